@@ -1,0 +1,56 @@
+"""Start, plan and connect to Dask clusters of every kind from one spec.
+
+>>> from suanli import cluster
+>>> with cluster.start("local", workers=2) as c:      # doctest: +SKIP
+...     c.client, c.dashboard_link
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dask.config
+import yaml
+
+from .errors import ClusterError, ClusterSpecError
+from .handle import Cluster
+from .kinds import kind_names, register_kind
+from .profiles import profile_names, resolve
+from .spec import ClusterSpec, validate
+
+__all__ = [
+    "Cluster",
+    "ClusterError",
+    "ClusterSpec",
+    "ClusterSpecError",
+    "kind_names",
+    "plan",
+    "profile_names",
+    "register_kind",
+    "start",
+    "validate",
+]
+
+# Package defaults join Dask's config (as dask-jobqueue and dask-cuda do); the
+# values are read when a function is called, so user config always wins.
+dask.config.update_defaults(yaml.safe_load((Path(__file__).parent / "cluster.yaml").read_text()))
+
+
+def plan(target: str | ClusterSpec | None = None, **overrides: Any) -> ClusterSpec:
+    """The resolved, validated spec for a kind or profile; nothing is started."""
+    return resolve(target, **overrides)
+
+
+def start(target: str | ClusterSpec | None = None, **overrides: Any) -> Cluster:
+    """Start a cluster from a kind, a profile or a spec and connect a client.
+
+    Parameters
+    ----------
+    target
+        A kind (``"local"``), a profile name from Dask's config, a
+        :class:`ClusterSpec`, or None for ``suanli.cluster.default``.
+    **overrides
+        Spec fields to change, e.g. ``workers=4``.
+    """
+    return Cluster.start(resolve(target, **overrides))

@@ -1,0 +1,51 @@
+"""The ``local`` kind: distributed's LocalCluster, bound to loopback."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from distributed import LocalCluster
+
+    from .spec import ClusterSpec
+
+
+def default_layout(cores: int) -> tuple[int, int]:
+    """Workers and threads per worker for ``cores`` cores.
+
+    Numeric code mostly releases the GIL, but pure-Python parts of steps do not,
+    so use processes: one worker per core on small machines (a 2-core laptop
+    gets 2 x 1), and about sqrt(cores) workers on big ones (64 cores: 8 x 8),
+    as distributed does.
+    """
+    from distributed.deploy.utils import nprocesses_nthreads
+
+    workers, threads = nprocesses_nthreads(max(cores, 1))
+    return workers, threads
+
+
+def start_local(spec: ClusterSpec) -> LocalCluster:
+    """Start a LocalCluster for ``spec``; scheduler, workers and dashboard on ``spec.host``."""
+    from distributed import LocalCluster
+
+    default_workers, default_threads = default_layout(os.cpu_count() or 1)
+    workers = spec.workers or default_workers
+    threads = spec.threads_per_worker or (
+        default_threads if spec.workers is None else max(1, (os.cpu_count() or 1) // workers)
+    )
+    kwargs: dict[str, object] = {
+        "n_workers": workers,
+        "threads_per_worker": threads,
+        "memory_limit": spec.memory_limit,
+        "host": spec.host,
+        # Left to distributed, the dashboard listens on every interface
+        # (":8787"); the spec always names the interface. None turns it off.
+        "dashboard_address": spec.dashboard_address,
+        "processes": True,
+    }
+    if spec.environment:
+        kwargs["env"] = dict(spec.environment)
+    if spec.idle_timeout is not None:
+        kwargs["scheduler_kwargs"] = {"idle_timeout": spec.idle_timeout}
+    return LocalCluster(**kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,47 @@
+"""Open, generate, validate and write data as lazy, Dask-backed xarray datasets.
+
+>>> from suanli import datasets
+>>> ds = datasets.open("synthetic://telemetry?units=10&minutes=5&seed=0")  # doctest: +SKIP
+>>> datasets.write(ds, "telemetry.zarr")                                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import xarray as xr
+
+from .building import from_arrays
+from .compute import compute
+from .errors import DatasetError
+from .generators import generator_names
+from .opening import open
+from .panel import sample_rate, text_values, validate
+from .zarr_store import write_zarr
+
+__all__ = [
+    "DatasetError",
+    "compute",
+    "from_arrays",
+    "generate",
+    "generator_names",
+    "open",
+    "sample_rate",
+    "text_values",
+    "validate",
+    "write",
+]
+
+
+def write(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
+          progress: bool = False) -> Path:
+    """Write ``ds`` atomically (Zarr): the output appears complete or not at all."""
+    return write_zarr(ds, path, overwrite=overwrite, progress=progress)
+
+
+def generate(scenario: str, path: str | Path, *, seed: int = 0, overwrite: bool = False,
+             progress: bool = True, **params: object) -> Path:
+    """Generate ``scenario`` (e.g. ``"telemetry"``) and write it to ``path`` in parallel."""
+    query = "&".join(f"{k}={v}" for k, v in {**params, "seed": seed}.items())
+    return write(open(f"synthetic://{scenario}?{query}"), path, overwrite=overwrite,
+                 progress=progress)

@@ -1,0 +1,7 @@
+"""Deterministic, lazy generators of panels for each scenario."""
+
+from __future__ import annotations
+
+from .synthetic import GENERATORS, generator_names, open_synthetic, telemetry
+
+__all__ = ["GENERATORS", "generator_names", "open_synthetic", "telemetry"]

@@ -1,0 +1,39 @@
+"""Steps, pipelines, data-parallel training and the runner.
+
+>>> from suanli import pipelines
+>>> result = pipelines.run("sensor-faults")            # doctest: +SKIP
+>>> result.metrics["accuracy"]                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from .array_module import array_module
+from .errors import (PipelineDefinitionError, PipelineError, RunOutputError, StepError)
+from .evaluation import classification_metrics
+from .pipeline import Pipeline, StepCall, load_pipeline, pipeline_names, step_sequence
+from .registry import get_step, step, step_names
+from .runner import RunResult, run
+from .training.model import Model, load_model
+from .training.trainer import TrainConfig
+
+__all__ = [
+    "Model",
+    "Pipeline",
+    "PipelineDefinitionError",
+    "PipelineError",
+    "RunOutputError",
+    "RunResult",
+    "StepCall",
+    "StepError",
+    "TrainConfig",
+    "array_module",
+    "classification_metrics",
+    "get_step",
+    "load_model",
+    "load_pipeline",
+    "pipeline_names",
+    "run",
+    "step",
+    "step_names",
+    "step_sequence",
+]

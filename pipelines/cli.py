@@ -1,0 +1,85 @@
+"""The ``suanli`` command.
+
+Exit codes: 0 success; 1 the run failed; 2 bad usage or input (unknown
+pipeline, step, parameter or ``--set`` key, bad dataset, occupied output).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+import yaml
+
+from suanli.cluster import ClusterError
+from suanli.datasets import DatasetError
+
+from .errors import PipelineDefinitionError, PipelineError, RunOutputError
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _parse_assignments(pairs: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not key=value", param_hint="--set")
+        out[key.strip()] = yaml.safe_load(raw) if raw else ""
+    return out
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="suanli")
+def main() -> None:
+    """suanli: data-parallel pipelines on Dask clusters of any kind."""
+
+
+@main.command("run")
+@click.argument("pipeline")
+@click.option("--dataset", help="Dataset URI or path (default: the pipeline's own).")
+@click.option("--cluster", "cluster_name", help="Cluster kind or profile (default: config).")
+@click.option("--output", type=click.Path(), help="Run directory (default: runs/NAME-TIME).")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="Override a parameter: STEP.PARAM, train.PARAM or dataset. Repeatable.")
+def run_command(pipeline: str, dataset: str | None, cluster_name: str | None,
+                output: str | None, assignments: tuple[str, ...]) -> None:
+    """Run PIPELINE (a shipped name such as sensor-faults, or a YAML file)."""
+    from .runner import run
+
+    overrides = _parse_assignments(assignments)
+    try:
+        result = run(pipeline, dataset=dataset, cluster=cluster_name, output=output,
+                     progress=True, say=lambda m: click.echo(m, err=True),
+                     **{k.replace(".", "__"): v for k, v in overrides.items()})
+    except (PipelineDefinitionError, RunOutputError, DatasetError, ClusterError) as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except PipelineError as error:
+        click.echo(f"error: run failed: {error}", err=True)
+        sys.exit(EXIT_FAILED)
+    click.echo(result.summary())
+
+
+@main.group("pipelines")
+def pipelines_group() -> None:
+    """Shipped pipelines and steps."""
+
+
+@pipelines_group.command("list")
+def list_pipelines() -> None:
+    """List the shipped pipelines and the registered steps."""
+    from .pipeline import load_pipeline, pipeline_names
+    from .registry import get_step, step_names
+
+    for name in pipeline_names():
+        click.echo(f"{name}: {load_pipeline(name).description.splitlines()[0][:90]}")
+    click.echo("\nsteps:")
+    for name in step_names():
+        click.echo(f"  {name:<14} {get_step(name).summary}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

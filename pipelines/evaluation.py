@@ -1,0 +1,40 @@
+"""Classification metrics: accuracy, macro-F1 and the confusion matrix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+METRICS = ("accuracy", "macro_f1", "confusion_matrix")
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts, rows = true class, columns = predicted class."""
+    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return matrix
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]
+                           ) -> dict[str, Any]:
+    """Accuracy, macro-F1 (classes absent from both truth and prediction are left out),
+    per-class precision/recall/F1 and the confusion matrix, JSON-ready."""
+    matrix = confusion_matrix(y_true, y_pred, len(classes))
+    true_pos = np.diag(matrix).astype(float)
+    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(predicted > 0, true_pos / predicted, 0.0)
+        recall = np.where(actual > 0, true_pos / actual, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    present = (predicted + actual) > 0
+    total = int(matrix.sum())
+    return {
+        "accuracy": float(true_pos.sum() / total) if total else float("nan"),
+        "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
+        "per_class": {name: {"precision": float(precision[k]), "recall": float(recall[k]),
+                             "f1": float(f1[k]), "support": int(actual[k])}
+                      for k, name in enumerate(classes)},
+        "confusion_matrix": {"classes": classes, "counts": matrix.tolist()},
+        "samples": total,
+    }

@@ -1,0 +1,186 @@
+"""Pipelines: an ordered list of steps with parameters, then training and evaluation.
+
+Declared in YAML (the shipped ones live in ``definitions/``) or in Python; every
+step name and parameter is checked when the pipeline is built, before any data
+is touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+import yaml
+
+from .errors import PipelineDefinitionError
+from .evaluation import METRICS
+from .registry import check_parameters, get_step
+from .training.trainer import TrainConfig
+
+
+@dataclass(frozen=True)
+class StepCall:
+    """One use of a registered step, with its parameters."""
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_parameters(self.name, self.params)
+
+    def apply(self, ds: xr.Dataset) -> xr.Dataset:
+        return get_step(self.name).function(ds, **self.params)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Steps (``Dataset -> Dataset``, lazy), then an optional train stage and metrics."""
+
+    name: str
+    steps: tuple[StepCall, ...]
+    train: TrainConfig | None = None
+    evaluate: tuple[str, ...] = METRICS
+    dataset: str | None = None
+    description: str = ""
+
+    @classmethod
+    def from_mapping(cls, spec: Mapping[str, Any], *, source: str = "<dict>") -> Pipeline:
+        allowed = ("name", "description", "dataset", "steps", "train", "evaluate")
+        for key in spec:
+            if key not in allowed:
+                raise PipelineDefinitionError(f"{source}: unknown key {key!r}; allowed: "
+                                              f"{', '.join(allowed)}")
+        if "name" not in spec or "steps" not in spec:
+            raise PipelineDefinitionError(f"{source}: a pipeline needs 'name' and 'steps'")
+        steps = tuple(_step_call(entry, source) for entry in spec["steps"] or [])
+        evaluate = tuple((spec.get("evaluate") or {}).get("metrics", METRICS))
+        unknown = [m for m in evaluate if m not in METRICS]
+        if unknown:
+            raise PipelineDefinitionError(f"{source}: unknown metrics {unknown}; known: "
+                                          f"{', '.join(METRICS)}")
+        train = spec.get("train")
+        return cls(
+            name=str(spec["name"]), steps=steps,
+            train=TrainConfig.from_mapping(dict(train)) if train is not None else None,
+            evaluate=evaluate, dataset=spec.get("dataset"),
+            description=str(spec.get("description", "")).strip(),
+        )
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The pipeline as plain data (the YAML form; recorded in manifests and models)."""
+        out: dict[str, Any] = {"name": self.name, "description": self.description,
+                               "dataset": self.dataset,
+                               "steps": [{s.name: dict(s.params)} for s in self.steps]}
+        if self.train is not None:
+            out["train"] = {k: list(v) if isinstance(v, tuple) else v
+                            for k, v in dataclasses.asdict(self.train).items()}
+        out["evaluate"] = {"metrics": list(self.evaluate)}
+        return out
+
+    def with_overrides(self, assignments: Mapping[str, Any]) -> Pipeline:
+        """A copy with ``key=value`` changes: ``dataset``, ``train.FIELD`` or ``STEP.PARAM``."""
+        spec = self.to_mapping()
+        for key, value in assignments.items():
+            _assign(spec, key, value)
+        return Pipeline.from_mapping(spec, source=f"pipeline {self.name!r}")
+
+    def transform(self, ds: xr.Dataset) -> xr.Dataset:
+        """Apply every step, lazily."""
+        for call in self.steps:
+            ds = call.apply(ds)
+        return ds
+
+
+def _step_call(entry: Any, source: str) -> StepCall:
+    if isinstance(entry, str):
+        return StepCall(entry)
+    if isinstance(entry, Mapping) and len(entry) == 1:
+        ((name, params),) = entry.items()
+        if params is not None and not isinstance(params, Mapping):
+            raise PipelineDefinitionError(f"{source}: parameters of step {name!r} must be a "
+                                          f"mapping, got {params!r}")
+        get_step(name)
+        return StepCall(name, dict(params or {}))
+    raise PipelineDefinitionError(f"{source}: each step is 'name' or {{name: {{param: value}}}}, "
+                                  f"got {entry!r}")
+
+
+def _assign(spec: dict[str, Any], key: str, value: Any) -> None:
+    if key == "dataset":
+        spec["dataset"] = value
+        return
+    head, dot, param = key.partition(".")
+    if not dot or not param:
+        raise PipelineDefinitionError(_set_help(spec, key))
+    if head == "train" and "train" in spec:
+        fields = [f.name for f in dataclasses.fields(TrainConfig)]
+        if param not in fields:
+            raise PipelineDefinitionError(_set_help(spec, key))
+        spec["train"][param] = value
+        return
+    matches = [entry for entry in spec["steps"] if head in entry]
+    if not matches:
+        raise PipelineDefinitionError(_set_help(spec, key))
+    (step_name,) = matches[0]
+    if param not in get_step(step_name).parameters:
+        raise PipelineDefinitionError(_set_help(spec, key))
+    for entry in matches:
+        entry[step_name][param] = value
+
+
+def _set_help(spec: Mapping[str, Any], key: str) -> str:
+    keys = ["dataset"]
+    for entry in spec["steps"]:
+        (name,) = entry
+        keys += [f"{name}.{p}" for p in get_step(name).parameters]
+    if "train" in spec:
+        keys += [f"train.{f.name}" for f in dataclasses.fields(TrainConfig)]
+    return (f"--set key {key!r} does not exist in pipeline {spec['name']!r}; settable keys: "
+            f"{', '.join(keys)}")
+
+
+def pipeline_names() -> tuple[str, ...]:
+    """The pipelines shipped with suanli."""
+    folder = resources.files("suanli.pipelines") / "definitions"
+    return tuple(sorted(p.name.removesuffix(".yaml") for p in folder.iterdir()
+                        if p.name.endswith(".yaml")))
+
+
+def load_pipeline(name_or_path: str | Path | Pipeline | Mapping[str, Any]) -> Pipeline:
+    """A shipped pipeline by name, a user's YAML file, a mapping, or a Pipeline as is."""
+    if isinstance(name_or_path, Pipeline):
+        return name_or_path
+    if isinstance(name_or_path, Mapping):
+        return Pipeline.from_mapping(name_or_path)
+    text = str(name_or_path)
+    path = Path(text)
+    if text.endswith((".yaml", ".yml")) or path.is_file():
+        if not path.is_file():
+            raise PipelineDefinitionError(f"pipeline file {text!r} does not exist")
+        return Pipeline.from_mapping(_read_yaml(path.read_text(), text), source=text)
+    if text not in pipeline_names():
+        raise PipelineDefinitionError(f"unknown pipeline {text!r}; shipped pipelines: "
+                                      f"{', '.join(pipeline_names())} (or give a YAML file)")
+    shipped = resources.files("suanli.pipelines") / "definitions" / f"{text}.yaml"
+    return Pipeline.from_mapping(_read_yaml(shipped.read_text(), text), source=text)
+
+
+def _read_yaml(text: str, source: str) -> Mapping[str, Any]:
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise PipelineDefinitionError(f"{source}: not valid YAML: {error}") from error
+    if not isinstance(spec, Mapping):
+        raise PipelineDefinitionError(f"{source}: a pipeline file holds a mapping")
+    return spec
+
+
+def step_sequence(names: Sequence[str | tuple[str, Mapping[str, Any]]]) -> tuple[StepCall, ...]:
+    """Build step calls in Python: ``step_sequence(["zscore", ("window", {"size": 512})])``."""
+    return tuple(StepCall(n) if isinstance(n, str) else StepCall(n[0], dict(n[1]))
+                 for n in names)

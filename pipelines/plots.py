@@ -1,0 +1,72 @@
+"""The run's plots as PNG files (matplotlib's object API: no global pyplot state)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    FigureCanvasAgg(figure)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
+    return path
+
+
+def plot_confusion_matrix(metrics: dict[str, Any], path: Path) -> Path:
+    """Heat map of the confusion matrix, counts written in each cell."""
+    classes = metrics["confusion_matrix"]["classes"]
+    counts = np.asarray(metrics["confusion_matrix"]["counts"])
+    figure = Figure(figsize=(1.2 * len(classes) + 2, 1.0 * len(classes) + 1.5))
+    axes = figure.add_subplot()
+    image = axes.imshow(counts, cmap="Blues")
+    axes.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
+    axes.set_yticks(range(len(classes)), classes)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(f"accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}")
+    threshold = counts.max() / 2 if counts.size else 0
+    for (i, j), value in np.ndenumerate(counts):
+        axes.text(j, i, str(value), ha="center", va="center",
+                  color="white" if value > threshold else "black", fontsize=8)
+    figure.colorbar(image, ax=axes, fraction=0.046)
+    return _save(figure, path)
+
+
+def plot_feature_distributions(X: np.ndarray, y: np.ndarray, names: list[str],
+                               classes: list[str], weights: np.ndarray, path: Path,
+                               count: int = 8) -> Path:
+    """Box plots per class of the ``count`` features the model leans on most."""
+    influence = np.linalg.norm(weights, axis=1)
+    chosen = np.argsort(influence)[::-1][:count]
+    columns = 4
+    rows = -(-len(chosen) // columns)
+    figure = Figure(figsize=(4 * columns, 3 * rows))
+    for k, feature in enumerate(chosen):
+        axes = figure.add_subplot(rows, columns, k + 1)
+        groups = [X[y == c, feature] for c in range(len(classes))]
+        axes.boxplot([g[np.isfinite(g)] for g in groups], showfliers=False)
+        axes.set_xticks(range(1, len(classes) + 1), classes, rotation=30, ha="right",
+                        fontsize=7)
+        axes.set_title(names[feature], fontsize=8)
+    figure.suptitle("Most influential features by class (training units)")
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_training_curve(loss: list[float], accuracy: list[float], path: Path) -> Path:
+    """Training loss and accuracy per epoch."""
+    figure = Figure(figsize=(7, 3.2))
+    left, right = figure.subplots(1, 2)
+    left.plot(range(1, len(loss) + 1), loss)
+    left.set_xlabel("epoch")
+    left.set_ylabel("cross-entropy")
+    left.set_yscale("log")
+    right.plot(range(1, len(accuracy) + 1), accuracy)
+    right.set_xlabel("epoch")
+    right.set_ylabel("training accuracy")
+    figure.tight_layout()
+    return _save(figure, path)

@@ -1,0 +1,230 @@
+"""``pipelines.run``: a pipeline on a cluster, from dataset to run directory."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from suanli import cluster as clusters
+from suanli import datasets
+
+from .errors import PipelineError
+from .evaluation import classification_metrics
+from .pipeline import Pipeline, load_pipeline
+from .plots import plot_confusion_matrix, plot_feature_distributions, plot_training_curve
+from .run_directory import RunDirectory, default_output
+from .training.trainer import fit, predict_table, split_tables
+
+#: Variables at the raw sample rate are not features: they stay out of features.zarr.
+RAW_DIMS = ("time", "offset")
+VERSIONED = ("suanli", "dask", "distributed", "numpy", "scipy", "xarray", "zarr", "pandas",
+             "pyarrow", "cupy", "dask-cuda")
+
+
+@dataclass
+class RunResult:
+    """What a run produced: metrics and where its outputs are."""
+
+    pipeline: str
+    output: Path
+    metrics: dict[str, Any]
+    manifest: dict[str, Any]
+    dashboard_link: str | None = None
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        lines = [f"pipeline {self.pipeline}: done in {self.manifest['timings']['total']:.1f} s"]
+        for key in ("accuracy", "macro_f1"):
+            if key in self.metrics:
+                lines.append(f"  {key:<9} {self.metrics[key]:.3f}")
+        if "test_samples" in self.metrics:
+            lines.append(f"  test windows {self.metrics['test_samples']} from "
+                         f"{self.metrics['test_units']} unseen units")
+        lines.append(f"  run directory {self.output}")
+        return "\n".join(lines)
+
+
+def run(pipeline: str | Path | Pipeline | Mapping[str, Any], dataset: str | xr.Dataset | None = None,
+        cluster: str | clusters.ClusterSpec | clusters.Cluster | None = None,
+        output: str | Path | None = None, *, progress: bool = False,
+        say: Callable[[str], None] | None = None, **params: Any) -> RunResult:
+    """Run ``pipeline`` on ``dataset`` and write a run directory.
+
+    Parameters
+    ----------
+    pipeline
+        A shipped pipeline's name (``"sensor-faults"``), a YAML file, or a Pipeline.
+    dataset
+        A URI for :func:`suanli.datasets.open` or an xarray Dataset; default: the pipeline's.
+    cluster
+        A kind or profile name, a ClusterSpec, a started Cluster (left running), or None
+        for the configured default (started here and closed at the end).
+    output
+        The run directory; default ``runs/PIPELINE-TIMESTAMP``. It must not hold another run.
+    **params
+        Overrides as ``--set`` takes them, with ``__`` for the dot: ``train__epochs=50``,
+        ``window__size=512``.
+    """
+    say = say or (lambda message: None)
+    overrides = {key.replace("__", "."): value for key, value in params.items()}
+    pipe = load_pipeline(pipeline).with_overrides(overrides)
+    source = dataset if dataset is not None else pipe.dataset
+    if source is None:
+        raise PipelineError(f"pipeline {pipe.name!r} names no dataset: pass dataset=")
+    ds = datasets.open(source) if isinstance(source, str | Path) else source
+    ds = datasets.validate(ds, require_label=pipe.train is not None,
+                           source=str(source) if isinstance(source, str | Path) else None)
+    directory = RunDirectory(output if output is not None else default_output(pipe.name))
+    started = datetime.now(UTC)
+    timings: dict[str, float] = {}
+    try:
+        with _cluster(cluster) as active:
+            link = active.dashboard_link
+            say(f"cluster: {active.spec.kind}, {active.worker_count} workers"
+                + (f", dashboard {link}" if link else ""))
+            metrics, outputs = _execute(pipe, ds, directory, active, timings, progress, say)
+            cluster_record = {**active.spec.to_dict(), "workers_started": active.worker_count,
+                              "startup_seconds": round(active.startup_seconds, 3)}
+        outputs.update(_plots(directory, metrics))
+        metrics_path = directory.path("metrics.json")
+        metrics_path.write_text(json.dumps(metrics, indent=2))
+        timings["total"] = round((datetime.now(UTC) - started).total_seconds(), 3)
+        manifest = _manifest(pipe, source, ds, overrides, cluster_record, timings, started,
+                             directory.checksums())
+        directory.path("manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        final = directory.commit()
+    except BaseException:
+        directory.discard()
+        raise
+    return RunResult(pipe.name, final, metrics, manifest, link,
+                     {name: final / path.relative_to(directory.staging)
+                      for name, path in outputs.items()})
+
+
+@contextlib.contextmanager
+def _cluster(target: str | clusters.ClusterSpec | clusters.Cluster | None
+             ) -> Iterator[clusters.Cluster]:
+    if isinstance(target, clusters.Cluster):
+        yield target
+        return
+    with clusters.start(target) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    began = time.perf_counter()
+    yield
+    timings[name] = round(time.perf_counter() - began, 3)
+
+
+def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
+             active: clusters.Cluster, timings: dict[str, float], progress: bool,
+             say: Callable[[str], None]) -> tuple[dict[str, Any], dict[str, Path]]:
+    from distributed import performance_report
+
+    outputs: dict[str, Path] = {}
+    report = directory.path("report.html")
+    with performance_report(filename=str(report)):
+        with _timed(timings, "features"):
+            transformed = pipe.transform(ds)
+            keep = [name for name, var in transformed.data_vars.items()
+                    if not set(var.dims) & set(RAW_DIMS)]
+            say(f"computing features: {', '.join(keep)}")
+            features_path = datasets.write(transformed[keep], directory.path("features.zarr"),
+                                           progress=progress)
+            outputs["features"] = features_path
+        features = datasets.open(features_path)
+        metrics: dict[str, Any] = {}
+        if pipe.train is not None:
+            metrics = _train_and_evaluate(pipe, features, directory, active, timings, progress,
+                                          outputs, say)
+    outputs["report"] = report
+    return metrics, outputs
+
+
+def _train_and_evaluate(pipe: Pipeline, features: xr.Dataset, directory: RunDirectory,
+                        active: clusters.Cluster, timings: dict[str, float], progress: bool,
+                        outputs: dict[str, Path], say: Callable[[str], None]) -> dict[str, Any]:
+    assert pipe.train is not None
+    train_table, test_table, classes = split_tables(features, pipe.train.features)
+    parallelism = sum(active.client.nthreads().values())
+    with _timed(timings, "training"):
+        say(f"training {pipe.train.model} on {train_table.X.shape[0]} windows x "
+            f"{train_table.X.shape[1]} features, {pipe.train.epochs} epochs")
+        outcome = fit(train_table, classes, pipe.train, parallelism=parallelism,
+                      progress=progress, pipeline=pipe.to_mapping())
+    outputs["model"] = outcome.model.save(directory.path("model.npz"))
+    with _timed(timings, "evaluation"):
+        predicted, finite = predict_table(outcome.model, test_table)
+        assert test_table.y is not None
+        metrics = classification_metrics(test_table.y[finite], predicted, classes)
+    metrics.update(
+        test_samples=int(finite.sum()), test_units=len(test_table.units),
+        train_samples=outcome.train_rows, train_units=len(train_table.units),
+        dropped_nonfinite_windows=outcome.dropped_rows + int((~finite).sum()),
+        final_train_loss=outcome.history.loss[-1],
+        final_train_accuracy=outcome.history.accuracy[-1],
+    )
+    with _timed(timings, "plots"):
+        train_X = np.asarray(train_table.X.compute())
+        assert train_table.y is not None
+        plot_feature_distributions(train_X, train_table.y, train_table.feature_names, classes,
+                                   outcome.model.weights,
+                                   directory.path("plots/feature_distributions.png"))
+        plot_training_curve(outcome.history.loss, outcome.history.accuracy,
+                            directory.path("plots/training_curve.png"))
+    directory.path("training_history.json").write_text(json.dumps(
+        {"loss": outcome.history.loss, "accuracy": outcome.history.accuracy}))
+    return metrics
+
+
+def _plots(directory: RunDirectory, metrics: dict[str, Any]) -> dict[str, Path]:
+    if "confusion_matrix" not in metrics:
+        return {}
+    return {"confusion_matrix_plot": plot_confusion_matrix(
+        metrics, directory.path("plots/confusion_matrix.png"))}
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": sys.version.split()[0]}
+    for package in VERSIONED:
+        with contextlib.suppress(PackageNotFoundError):
+            found[package] = version(package)
+    return found
+
+
+def _manifest(pipe: Pipeline, source: object, ds: xr.Dataset, overrides: Mapping[str, Any],
+              cluster_record: dict[str, Any], timings: dict[str, float], started: datetime,
+              checksums: dict[str, str]) -> dict[str, Any]:
+    return {
+        "status": "succeeded",
+        "pipeline": pipe.to_mapping(),
+        "overrides": dict(overrides),
+        "dataset": {
+            "source": str(source) if isinstance(source, str | Path) else "<in-memory dataset>",
+            "sizes": {str(k): int(v) for k, v in ds.sizes.items()},
+            "variables": {str(k): str(v.dtype) for k, v in ds.data_vars.items()},
+            "attrs": {str(k): v for k, v in ds.attrs.items() if isinstance(v, str | int | float)},
+        },
+        "cluster": cluster_record,
+        "versions": _versions(),
+        "platform": {"machine": platform.machine(), "system": platform.system(),
+                     "processor": platform.processor()},
+        "started": started.isoformat(),
+        "finished": datetime.now(UTC).isoformat(),
+        "timings": timings,
+        "outputs": checksums,
+    }

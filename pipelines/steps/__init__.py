@@ -1,0 +1,7 @@
+"""Built-in steps; importing this package registers them."""
+
+from __future__ import annotations
+
+from . import features, preprocess, split
+
+__all__ = ["features", "preprocess", "split"]

@@ -1,0 +1,28 @@
+"""Shared plumbing for steps that work block by block on Dask arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask.array as da
+import xarray as xr
+
+#: Elements per inner batch on CPU: about 256 KiB of float32, so the passes of a
+#: feature kernel over one batch stay in the core's L2 cache.
+CPU_BATCH_ELEMENTS = 65_536
+
+
+def dask_data(array: xr.DataArray) -> da.Array:
+    """The Dask array behind ``array``, wrapping in-memory data in one chunk per unit."""
+    data = array.data
+    if isinstance(data, da.Array):
+        return data
+    chunks = {i: (1 if dim == "unit" else -1) for i, dim in enumerate(array.dims)}
+    return da.from_array(data, chunks=chunks)  # type: ignore[arg-type]
+
+
+def batch_rows(xp: Any, row_elements: int, total_rows: int) -> int:
+    """Rows per inner batch: cache-sized on CPU, the whole block on GPU."""
+    if xp.__name__ != "numpy":
+        return max(total_rows, 1)
+    return max(1, CPU_BATCH_ELEMENTS // max(row_elements, 1))

@@ -1,0 +1,93 @@
+"""From feature variables on (unit, window, ...) to a samples x features matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from suanli.datasets import text_values
+
+from ..errors import PipelineDefinitionError
+from ..steps.blocks import dask_data
+
+SAMPLE_DIMS = ("unit", "window")
+
+
+@dataclass
+class FeatureTable:
+    """Features of a set of units, one row per (unit, window)."""
+
+    X: da.Array
+    y: np.ndarray | None
+    feature_names: list[str]
+    units: np.ndarray
+
+
+def feature_names(ds: xr.Dataset, variables: Sequence[str]) -> list[str]:
+    """``variable[coord,coord]`` for every column, in matrix order."""
+    names: list[str] = []
+    for variable in variables:
+        array = _checked(ds, variable)
+        rest = [d for d in array.dims if d not in SAMPLE_DIMS]
+        labels = [list(map(str, ds[d].values)) if d in ds.coords else
+                  list(map(str, range(ds.sizes[d]))) for d in rest]
+        for combo in np.ndindex(*[len(labels_of) for labels_of in labels]):
+            parts = ",".join(labels[i][j] for i, j in enumerate(combo))
+            names.append(f"{variable}[{parts}]")
+    return names
+
+
+def feature_table(ds: xr.Dataset, variables: Sequence[str], codes: np.ndarray | None
+                  ) -> FeatureTable:
+    """Stack ``variables`` into rows of (unit, window); ``codes`` are per-unit or per-window labels."""
+    blocks = []
+    for variable in variables:
+        array = _checked(ds, variable)
+        rest = [d for d in array.dims if d not in SAMPLE_DIMS]
+        data = dask_data(array.transpose(*SAMPLE_DIMS, *rest))
+        n_rows = data.shape[0] * data.shape[1]
+        blocks.append(data.reshape((n_rows, int(np.prod(data.shape[2:], dtype=int))),
+                                   merge_chunks=True))
+    X = da.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
+    y = None
+    if codes is not None:
+        n_windows = ds.sizes["window"]
+        y = np.repeat(codes, n_windows) if codes.ndim == 1 else codes.reshape(-1)
+    return FeatureTable(X, y, feature_names(ds, variables), np.asarray(ds["unit"].values))
+
+
+def _checked(ds: xr.Dataset, variable: str) -> xr.DataArray:
+    if variable not in ds.data_vars:
+        raise PipelineDefinitionError(
+            f"train: feature variable {variable!r} is not produced by the steps; variables: "
+            f"{', '.join(map(str, ds.data_vars))}")
+    array = ds[variable]
+    if not set(SAMPLE_DIMS) <= set(array.dims):
+        raise PipelineDefinitionError(
+            f"train: feature variable {variable!r} must have dims (unit, window, ...), got "
+            f"{array.dims}")
+    return array
+
+
+def encode_labels(label: xr.DataArray) -> tuple[np.ndarray, list[str]]:
+    """Integer codes and class names for ``label`` (integers with ``classes``, or strings)."""
+    values = np.asarray(label.values)
+    classes = label.attrs.get("classes")
+    if values.dtype.kind in "iu":
+        if classes is None:
+            found = np.unique(values)
+            classes = [str(v) for v in range(int(found.max()) + 1)] if found.min() >= 0 else None
+            if classes is None:
+                raise PipelineDefinitionError("train: integer labels must be >= 0")
+        if values.min() < 0 or values.max() >= len(classes):
+            raise PipelineDefinitionError(
+                f"train: label codes must lie in [0, {len(classes)}) to match its 'classes' "
+                f"attribute {classes}; found {sorted(set(values.ravel().tolist()))[:10]}")
+        return values.astype(np.int64), [str(c) for c in classes]
+    text = text_values(values)
+    names = sorted(set(text.ravel().tolist()))
+    return np.searchsorted(names, text).astype(np.int64), names

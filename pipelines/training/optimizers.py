@@ -1,0 +1,64 @@
+"""First-order optimizers over a dict of parameter arrays (kept on the client, in float64)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import PipelineDefinitionError
+
+Params = dict[str, np.ndarray]
+
+
+@dataclass
+class SGD:
+    """Stochastic gradient descent with (heavy-ball) momentum."""
+
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    _velocity: Params = field(default_factory=dict)
+
+    def update(self, params: Params, grads: Params) -> Params:
+        out = {}
+        for name, value in params.items():
+            velocity = self.momentum * self._velocity.get(name, 0.0) + grads[name]
+            self._velocity[name] = velocity
+            out[name] = value - self.learning_rate * velocity
+        return out
+
+
+@dataclass
+class Adam:
+    """Adam (Kingma and Ba, 2015) with bias correction."""
+
+    learning_rate: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+    _m: Params = field(default_factory=dict)
+    _v: Params = field(default_factory=dict)
+    _t: int = 0
+
+    def update(self, params: Params, grads: Params) -> Params:
+        self._t += 1
+        out = {}
+        for name, value in params.items():
+            g = grads[name]
+            m = self.beta1 * self._m.get(name, 0.0) + (1 - self.beta1) * g
+            v = self.beta2 * self._v.get(name, 0.0) + (1 - self.beta2) * g * g
+            self._m[name], self._v[name] = m, v
+            m_hat = m / (1 - self.beta1 ** self._t)
+            v_hat = v / (1 - self.beta2 ** self._t)
+            out[name] = value - self.learning_rate * m_hat / (np.sqrt(v_hat) + self.epsilon)
+        return out
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+
+
+def make_optimizer(name: str, learning_rate: float) -> SGD | Adam:
+    if name not in OPTIMIZERS:
+        raise PipelineDefinitionError(f"train: optimizer {name!r} is unknown; choose from "
+                                      f"{', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name](learning_rate=learning_rate)
