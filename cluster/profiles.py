@@ -38,7 +38,7 @@ def resolve(target: str | ClusterSpec | None = None, **overrides: Any) -> Cluste
     if unknown:
         raise ClusterSpecError(unknown[0], overrides[unknown[0]],
                                f"a spec field: one of {', '.join(spec_fields())}")
-    base.update({k: v for k, v in overrides.items() if v is not None})
+    base.update(overrides)
     return validate(ClusterSpec(**base))
 
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .synthetic import GENERATORS, generator_names, open_synthetic, telemetry
+from .synthetic import GENERATORS, generator_names, open_synthetic
 
-__all__ = ["GENERATORS", "generator_names", "open_synthetic", "telemetry"]
+__all__ = ["GENERATORS", "generator_names", "open_synthetic"]

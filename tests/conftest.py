@@ -1,0 +1,33 @@
+"""Shared fixtures: one small local cluster per session, generated panels, tmp stores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import dask.config
+import pytest
+import xarray as xr
+
+from suanli import cluster, datasets
+
+SMALL_TELEMETRY = "synthetic://telemetry?units=10&minutes=2&seed=3"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quiet_dask_config() -> Iterator[None]:
+    # Port 0: tests never fight over 8787 with each other or a user's cluster.
+    with dask.config.set({"suanli.cluster.profiles.test": {
+            "kind": "local", "workers": 2, "threads_per_worker": 1,
+            "dashboard_address": "127.0.0.1:0", "memory_limit": "2GiB"}}):
+        yield
+
+
+@pytest.fixture(scope="session")
+def local_cluster(_quiet_dask_config: None) -> Iterator[cluster.Cluster]:
+    with cluster.start("test") as started:
+        yield started
+
+
+@pytest.fixture
+def small_panel() -> xr.Dataset:
+    return datasets.open(SMALL_TELEMETRY)

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from suanli import datasets
+from suanli.datasets import DatasetError
+
+
+def _panel(**extra: object) -> xr.Dataset:
+    rng = np.random.default_rng(0)
+    return datasets.from_arrays(rng.standard_normal((4, 256, 2)).astype("f4"), sample_rate=64,
+                                channels=["a", "b"], **extra)  # type: ignore[arg-type]
+
+
+def test_zarr_round_trip_keeps_values_labels_and_attrs(tmp_path: Path) -> None:
+    ds = _panel(label=["ok", "bad", "ok", "bad"], split=["train", "train", "test", "test"])
+    path = datasets.write(ds, tmp_path / "p.zarr")
+    back = datasets.validate(datasets.open(path))
+    np.testing.assert_array_equal(back.signal.values, ds.signal.values)
+    assert datasets.text_values(back.label.values).tolist() == ["ok", "bad", "ok", "bad"]
+    assert datasets.sample_rate(back) == 64.0
+
+
+def test_write_refuses_existing_output_without_overwrite(tmp_path: Path) -> None:
+    datasets.write(_panel(), tmp_path / "p.zarr")
+    with pytest.raises(DatasetError, match="output exists"):
+        datasets.write(_panel(), tmp_path / "p.zarr")
+
+
+def test_failed_write_leaves_previous_output_intact_and_no_partial(tmp_path: Path) -> None:
+    good = _panel()
+    target = datasets.write(good, tmp_path / "p.zarr")
+
+    def explode(block: np.ndarray) -> np.ndarray:
+        raise RuntimeError("disk on fire")
+
+    bad = good.copy()
+    bad["signal"] = bad.signal.chunk({"unit": 1}).copy(
+        data=bad.signal.chunk({"unit": 1}).data.map_blocks(explode, dtype="f4"))
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        datasets.write(bad, target, overwrite=True)
+    np.testing.assert_array_equal(datasets.open(target).signal.values, good.signal.values)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.zarr"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda ds: ds.rename(signal="values"), "needs a data variable 'signal'"),
+    (lambda ds: ds.rename(channel="sensor"), "must have dims"),
+    (lambda ds: ds.assign(signal=ds.signal.astype("i4")), "float32 or float64"),
+    (lambda ds: ds.assign(label=("machine", np.arange(7))), "'label' must have dims"),
+    (lambda ds: ds.assign(label=("unit", [1.0, np.nan, 2.0, 1.0])), "missing for 1 unit"),
+    (lambda ds: ds.assign(split=("unit", ["train", "val", "test", "test"])), "'val'"),
+])
+def test_bad_panels_are_rejected_naming_the_variable(change, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(DatasetError, match=message):
+        datasets.validate(change(_panel()))
+
+
+def test_sample_rate_from_datetime_time() -> None:
+    ds = _panel().assign_coords(time=np.arange(256) * np.timedelta64(250, "ms")
+                                + np.datetime64("2026-01-01"))
+    assert datasets.sample_rate(ds) == pytest.approx(4.0)
+
+
+def test_open_unknown_paths_and_formats(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="no such"):
+        datasets.open(tmp_path / "missing.zarr")
+    other = tmp_path / "notes.txt"
+    other.write_text("x")
+    with pytest.raises(DatasetError, match="unsupported dataset format"):
+        datasets.open(other)

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.signal
+
+from suanli import datasets
+from suanli.datasets import DatasetError
+from suanli.datasets.generators import telemetry as tm
+from suanli.datasets.generators.synthetic import telemetry
+
+
+def test_same_seed_same_bytes_whatever_the_chunking() -> None:
+    a = telemetry(units=3, duration="150s", seed=5, chunk_samples=2 * tm.BLOCK)
+    b = telemetry(units=3, duration="150s", seed=5, chunk_samples=10_000)
+    assert a.signal.data.chunks != b.signal.data.chunks
+    np.testing.assert_array_equal(a.signal.values, b.signal.values)
+    c = telemetry(units=3, duration="150s", seed=6)
+    assert not np.array_equal(np.nan_to_num(a.signal.values), np.nan_to_num(c.signal.values))
+
+
+def test_classes_balanced_and_named() -> None:
+    ds = datasets.open("synthetic://telemetry?units=20&minutes=1&seed=0")
+    counts = np.bincount(ds.label.values, minlength=len(tm.CLASSES))
+    assert counts.tolist() == [4] * 5
+    assert ds.label.attrs["classes"] == list(tm.CLASSES)
+    assert datasets.sample_rate(ds) == 1024.0
+
+
+def _spectrum(values: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    clean = np.where(np.isnan(values), 0.0, values)
+    return scipy.signal.welch(clean, fs=rate, nperseg=4096)
+
+
+def test_fault_signatures_are_where_physics_puts_them() -> None:
+    rate = 1024.0
+    for unit in range(10):
+        params = tm.machine_parameters(0, unit)
+        samples = tm.generate_range(0, unit, 0, 4 * tm.BLOCK, rate, gaps_per_hour=0)
+        freqs, power = _spectrum(samples[:, 0], rate)
+        name = tm.CLASSES[params.label]
+        at = lambda hz: power[np.argmin(np.abs(freqs - hz))]  # noqa: E731
+        shaft = params.shaft_hz
+        if name == "imbalance":
+            assert at(shaft) > 5 * at(2 * shaft)
+        if name == "misalignment":
+            assert at(2 * shaft) > at(shaft)
+        if name == "bearing":
+            # resonance carrier with sidebands at the defect frequency
+            assert at(params.resonance_hz) > 20 * np.median(power)
+            defect = params.defect_ratio * shaft
+            assert at(params.resonance_hz + defect) > 10 * np.median(power)
+        if name == "overheating":
+            temperature = samples[:, 1]
+            assert temperature[-1000:].mean() > temperature[:1000].mean()
+
+
+def test_gaps_are_short_nan_runs_in_every_channel() -> None:
+    samples = tm.generate_range(1, 0, 0, 64 * tm.BLOCK, 1024.0, gaps_per_hour=30)
+    missing = np.isnan(samples)
+    assert missing.any()
+    assert (missing.all(axis=1) == missing.any(axis=1)).all()
+
+
+def test_huge_dataset_is_defined_lazily() -> None:
+    ds = datasets.open("synthetic://telemetry?units=1000&hours=240&seed=0")
+    assert ds.signal.nbytes > 2**40  # over a TiB, defined without being generated
+    piece = ds.signal.isel(unit=999, time=slice(5_000_000, 5_001_000)).values
+    assert piece.shape == (1000, 3) and np.isfinite(piece).mean() > 0.9
+
+
+@pytest.mark.parametrize("uri,expected", [
+    ("synthetic://weather?units=2", "unknown synthetic scenario 'weather'"),
+    ("synthetic://telemetry?colour=red", "unknown parameter 'colour'"),
+    ("synthetic://telemetry?units=many", "should be int"),
+])
+def test_bad_synthetic_uris(uri: str, expected: str) -> None:
+    with pytest.raises(DatasetError, match=expected):
+        datasets.open(uri)
