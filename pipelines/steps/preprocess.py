@@ -91,7 +91,8 @@ def zscore(ds: xr.Dataset, *, variable: str = "signal", dim: str = "time") -> xr
 def _mean_and_inverse_std(data: da.Array, axis: int) -> tuple[da.Array, da.Array]:
     """Per-series mean and 1/std in one pass, merging per-chunk moments (Chan et al.)."""
     parts = da.map_blocks(_chunk_moments, data, axis=axis, dtype=np.float64,
-                          chunks=tuple((3,) if i == axis else c for i, c in enumerate(data.chunks)))
+                          chunks=tuple((3,) * len(c) if i == axis else c
+                                       for i, c in enumerate(data.chunks)))
     # parts holds (count, mean, M2) for every chunk along ``axis``: merge them.
     parts = parts.rechunk({axis: -1})
     merged = da.map_blocks(_merge_moments, parts, axis=axis, dtype=np.float64,
