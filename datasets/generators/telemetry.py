@@ -60,8 +60,8 @@ def machine_parameters(seed: int, unit: int) -> MachineParameters:
     if name == "imbalance":
         amplitudes[0] *= rng.uniform(3.0, 5.0)
     if name == "misalignment":
-        amplitudes[1] *= rng.uniform(4.0, 6.0)
-        amplitudes[2] *= rng.uniform(5.0, 8.0)
+        amplitudes[1] *= rng.uniform(5.0, 7.0)
+        amplitudes[2] *= rng.uniform(6.0, 9.0)
     overheating = name == "overheating"
     return MachineParameters(
         label=label,
@@ -70,7 +70,7 @@ def machine_parameters(seed: int, unit: int) -> MachineParameters:
         harmonic_amplitudes=tuple(float(a) for a in amplitudes),  # type: ignore[arg-type]
         resonance_hz=float(rng.uniform(220.0, 380.0)),
         defect_ratio=float(rng.uniform(3.4, 3.8)) if name == "bearing" else 0.0,
-        noise=float(rng.uniform(0.15, 0.25) * (3.0 if overheating else 1.0)),
+        noise=float(rng.uniform(0.15, 0.25) * (4.0 if overheating else 1.0)),
         temperature_base=float(rng.uniform(40.0, 60.0)),
         temperature_slope_per_hour=float(rng.uniform(8.0, 15.0)) if overheating else 0.0,
         current_amplitude=float(rng.uniform(10.0, 20.0)),
@@ -99,8 +99,8 @@ def generate_block(seed: int, unit: int, block: int, sample_rate: float,
                 np.float32)
     if p.defect_ratio and p.resonance_hz < sample_rate / 2:
         # Impacts at the defect frequency ring the housing resonance.
-        envelope = (0.5 + 0.5 * np.cos(2 * np.pi * p.defect_ratio * p.shaft_hz * seconds)) ** 8
-        vibration += (1.2 * envelope * _tone(p.resonance_hz, seconds)).astype(np.float32)
+        envelope = (0.5 + 0.5 * np.cos(2 * np.pi * p.defect_ratio * p.shaft_hz * seconds)) ** 16
+        vibration += (2.0 * envelope * _tone(p.resonance_hz, seconds)).astype(np.float32)
     out[0] = vibration
 
     hours = seconds / 3600.0

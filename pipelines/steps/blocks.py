@@ -26,3 +26,8 @@ def batch_rows(xp: Any, row_elements: int, total_rows: int) -> int:
     if xp.__name__ != "numpy":
         return max(total_rows, 1)
     return max(1, CPU_BATCH_ELEMENTS // max(row_elements, 1))
+
+
+def whole_windows(data: da.Array) -> da.Array:
+    """``windows(unit, window, offset, channel)`` with every window and channel in one block."""
+    return data.rechunk({2: -1, 3: -1})

@@ -17,7 +17,7 @@ import xarray as xr
 from ..array_module import array_module, fft_module
 from ..errors import PipelineDefinitionError
 from ..registry import step
-from .blocks import batch_rows, dask_data
+from .blocks import batch_rows, dask_data, whole_windows
 
 DEFAULT_BANDS = ((1, 10), (10, 20), (20, 35), (35, 70), (70, 120), (120, 200), (200, 400),
                  (400, 512))
@@ -41,7 +41,7 @@ def band_power(ds: xr.Dataset, *, bands: Sequence[Sequence[float]] = DEFAULT_BAN
     size = windows.sizes["offset"]
     rate = float(ds.attrs["sample_rate"])
     weights = band_weights(size, rate, bands, taper)
-    data = dask_data(windows)
+    data = whole_windows(dask_data(windows))
     powers = da.map_blocks(
         _band_power_block, data, weights=weights.astype(data.dtype),
         taper=_taper(size, taper).astype(data.dtype), log=log,
@@ -125,7 +125,7 @@ def window_stats(ds: xr.Dataset, *, stats: Sequence[str] = STATS,
     if unknown or not stats:
         raise PipelineDefinitionError(f"window_stats: unknown stats {unknown}; choose from "
                                       f"{', '.join(STATS)}")
-    data = dask_data(ds[variable])
+    data = whole_windows(dask_data(ds[variable]))
     values = da.map_blocks(
         _stats_block, data, stats=tuple(stats),
         chunks=(data.chunks[0], data.chunks[1], data.chunks[3], (len(stats),)),

@@ -82,7 +82,11 @@ def split_tables(ds: xr.Dataset, features: tuple[str, ...]
         if not chosen.any():
             raise PipelineError(f"train: no units in the {side!r} split; give more units or "
                                 f"change split.test_fraction")
-        tables.append(feature_table(ds.isel(unit=chosen), features, codes[chosen]))
+        table = feature_table(ds.isel(unit=chosen), features, codes[chosen])
+        # Features are small: hold them on the workers once instead of re-reading
+        # the store for every pass (finite check, statistics, each epoch).
+        table.X = table.X.persist()
+        tables.append(table)
     return tables[0], tables[1], classes
 
 

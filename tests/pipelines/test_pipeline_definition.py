@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from suanli.pipelines import Pipeline, PipelineDefinitionError, load_pipeline, pipeline_names
+
+
+def test_sensor_faults_ships_and_round_trips() -> None:
+    assert "sensor-faults" in pipeline_names()
+    pipe = load_pipeline("sensor-faults")
+    assert [s.name for s in pipe.steps][:3] == ["fill_gaps", "zscore", "window"]
+    assert Pipeline.from_mapping(pipe.to_mapping()) == pipe
+
+
+def test_overrides_change_steps_and_training() -> None:
+    pipe = load_pipeline("sensor-faults").with_overrides(
+        {"window.size": 512, "train.epochs": 7, "dataset": "x.zarr"})
+    assert dict(next(s for s in pipe.steps if s.name == "window").params) == {"size": 512}
+    assert pipe.train is not None and pipe.train.epochs == 7
+    assert pipe.dataset == "x.zarr"
+
+
+@pytest.mark.parametrize(("key", "fragment"), [
+    ("window.colour", "settable keys"),
+    ("nostep.size", "settable keys"),
+    ("train.momentum_of_doom", "settable keys"),
+    ("epochs", "settable keys"),
+])
+def test_unknown_set_keys_list_the_settable_ones(key: str, fragment: str) -> None:
+    with pytest.raises(PipelineDefinitionError, match=fragment) as info:
+        load_pipeline("sensor-faults").with_overrides({key: 1})
+    assert key in str(info.value) and "window.size" in str(info.value)
+
+
+def test_unknown_pipeline_step_and_parameter() -> None:
+    with pytest.raises(PipelineDefinitionError, match="shipped pipelines: .*sensor-faults"):
+        load_pipeline("sensor-fault")
+    with pytest.raises(PipelineDefinitionError, match="unknown step 'wndow'.*window"):
+        Pipeline.from_mapping({"name": "x", "steps": [{"wndow": {}}]})
+    with pytest.raises(PipelineDefinitionError, match="no parameter 'sise'.*size"):
+        Pipeline.from_mapping({"name": "x", "steps": [{"window": {"sise": 3}}]})
+    with pytest.raises(PipelineDefinitionError, match="train has no parameter 'epoch'"):
+        Pipeline.from_mapping({"name": "x", "steps": [], "train": {"epoch": 3}})
+
+
+def test_user_yaml_file(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\nsteps:\n  - zscore\n  - window: {size: 64}\n")
+    pipe = load_pipeline(path)
+    assert pipe.name == "mine" and pipe.train is None
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(PipelineDefinitionError, match="not valid YAML"):
+        load_pipeline(bad)

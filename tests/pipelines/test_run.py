@@ -1,0 +1,100 @@
+"""End-to-end runs of sensor-faults on a real local cluster."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from suanli import cluster, datasets, pipelines
+from suanli.pipelines import RunOutputError
+
+FAST = {"train__epochs": 60}
+
+
+@pytest.fixture(scope="module")
+def finished_run(local_cluster: cluster.Cluster, tmp_path_factory: pytest.TempPathFactory
+                 ) -> pipelines.RunResult:
+    output = tmp_path_factory.mktemp("runs") / "first"
+    return pipelines.run("sensor-faults", "synthetic://telemetry?units=40&minutes=2&seed=1",
+                         cluster=local_cluster, output=output, **FAST)
+
+
+def test_run_directory_has_everything_needed_to_audit(finished_run: pipelines.RunResult
+                                                      ) -> None:
+    out = finished_run.output
+    for name in ("manifest.json", "metrics.json", "model.npz", "report.html",
+                 "features.zarr", "plots/confusion_matrix.png",
+                 "plots/feature_distributions.png", "plots/training_curve.png"):
+        assert (out / name).exists(), name
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "succeeded"
+    assert manifest["overrides"] == {"train.epochs": 60}
+    assert manifest["pipeline"]["train"]["epochs"] == 60
+    assert manifest["cluster"]["kind"] == "local"
+    assert {"dask", "distributed", "numpy", "xarray"} <= set(manifest["versions"])
+    assert "model.npz" in manifest["outputs"] and len(manifest["outputs"]["model.npz"]) == 64
+    assert manifest["timings"]["features"] > 0
+    assert "Dask Performance Report" in (out / "report.html").read_text()[:20000]
+    assert (out / "plots/confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    assert not list(out.parent.glob(".*partial*"))
+
+
+def test_run_learns_the_faults(finished_run: pipelines.RunResult) -> None:
+    metrics = finished_run.metrics
+    assert metrics["accuracy"] >= 0.9, metrics
+    assert metrics["macro_f1"] >= 0.85
+    assert np.asarray(metrics["confusion_matrix"]["counts"]).sum() == metrics["test_samples"]
+    assert json.loads((finished_run.output / "metrics.json").read_text())["accuracy"] == \
+        metrics["accuracy"]
+
+
+def test_saved_model_predicts_without_a_cluster(finished_run: pipelines.RunResult) -> None:
+    model = pipelines.load_model(finished_run.output / "model.npz")
+    features = datasets.open(finished_run.output / "features.zarr").load()
+    from suanli.pipelines.training.trainer import split_tables
+
+    _, test, classes = split_tables(features, ("band_power", "window_stats"))
+    predicted = model.predict(np.asarray(test.X))
+    assert classes == model.classes
+    assert (predicted == test.y).mean() == pytest.approx(finished_run.metrics["accuracy"])
+
+
+def test_output_holding_another_run_is_refused(finished_run: pipelines.RunResult,
+                                               local_cluster: cluster.Cluster) -> None:
+    before = (finished_run.output / "manifest.json").read_bytes()
+    with pytest.raises(RunOutputError, match="holds another run"):
+        pipelines.run("sensor-faults", "synthetic://telemetry?units=5&minutes=1",
+                      cluster=local_cluster, output=finished_run.output)
+    assert (finished_run.output / "manifest.json").read_bytes() == before
+
+
+def test_failed_run_leaves_nothing(local_cluster: cluster.Cluster, tmp_path: Path) -> None:
+    # two units cannot be split into train and test for five classes: fails after features
+    with pytest.raises(pipelines.PipelineError):
+        pipelines.run("sensor-faults", "synthetic://telemetry?units=1&minutes=1",
+                      cluster=local_cluster, output=tmp_path / "run", **FAST)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_hand_built_panel_with_split_and_datetime_time(local_cluster: cluster.Cluster,
+                                                       tmp_path: Path) -> None:
+    """A panel as a user would build it from real measurements, stored as Zarr."""
+    source = datasets.open("synthetic://telemetry?units=20&minutes=2&seed=7").load()
+    names = np.array(source.label.attrs["classes"])[source.label.values]
+    panel = (source.drop_vars("label")
+             .assign(label=("unit", names.astype(object)),
+                     split=("unit", np.array(["train"] * 15 + ["test"] * 5, dtype=object)))
+             .assign_coords(time=pd.date_range("2026-03-01", periods=source.sizes["time"],
+                                               freq=pd.Timedelta(seconds=1 / 1024)),
+                            unit=[f"pump-{i:02d}" for i in range(20)]))
+    panel.attrs = {}
+    path = datasets.write(panel, tmp_path / "plant.zarr")
+    result = pipelines.run("sensor-faults", str(path), cluster=local_cluster,
+                           output=tmp_path / "run", **FAST)
+    assert result.metrics["test_units"] == 5
+    assert result.metrics["accuracy"] > 0.6
+    assert result.manifest["dataset"]["source"] == str(path)
