@@ -48,4 +48,4 @@ def start_local(spec: ClusterSpec) -> LocalCluster:
         kwargs["env"] = dict(spec.environment)
     if spec.idle_timeout is not None:
         kwargs["scheduler_kwargs"] = {"idle_timeout": spec.idle_timeout}
-    return LocalCluster(**kwargs)  # type: ignore[arg-type]
+    return LocalCluster(**kwargs)

@@ -107,7 +107,7 @@ def _validate_timedelta(name: str, value: object) -> None:
     from dask.utils import parse_timedelta
 
     try:
-        seconds = parse_timedelta(value)  # type: ignore[arg-type]
+        seconds = parse_timedelta(value)  # type: ignore[call-overload]
     except (ValueError, TypeError, KeyError):
         seconds = None
     if seconds is None or seconds <= 0:

@@ -16,7 +16,8 @@ def compute(*collections: Any, progress: bool = False) -> tuple[Any, ...]:
     if not progress:
         return tuple(dask.compute(*collections))
     try:
-        from distributed import default_client, progress as show_progress
+        from distributed import default_client
+        from distributed import progress as show_progress
         client = default_client()
     except (ImportError, ValueError):
         from dask.diagnostics import ProgressBar

@@ -13,7 +13,7 @@ from .zarr_store import open_zarr
 SUPPORTED = "synthetic://SCENARIO?..., a Zarr store (*.zarr)"
 
 
-def open(uri: str | Path) -> xr.Dataset:  # noqa: A001 - mirrors xarray.open_dataset
+def open(uri: str | Path) -> xr.Dataset:
     """Open ``uri`` lazily as an xarray Dataset.
 
     >>> ds = open("synthetic://telemetry?units=10&minutes=5&seed=0")   # doctest: +SKIP

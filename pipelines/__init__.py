@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from .array_module import array_module
-from .errors import (PipelineDefinitionError, PipelineError, RunOutputError, StepError)
+from .errors import PipelineDefinitionError, PipelineError, RunOutputError, StepError
 from .evaluation import classification_metrics
 from .pipeline import Pipeline, StepCall, load_pipeline, pipeline_names, step_sequence
 from .registry import get_step, step, step_names

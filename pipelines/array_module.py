@@ -23,7 +23,7 @@ def array_module(array: Any) -> ModuleType:
 
 
 def fft_module(xp: ModuleType) -> Any:
-    """The FFT functions for ``xp``: SciPy's on NumPy (float32-native, ~5x numpy.fft), cuFFT on CuPy."""
+    """FFT functions for ``xp``: SciPy's on NumPy (float32-native, ~5x numpy.fft); cuFFT on CuPy."""
     if xp is np:
         import scipy.fft
 

@@ -56,7 +56,8 @@ class RunResult:
         return "\n".join(lines)
 
 
-def run(pipeline: str | Path | Pipeline | Mapping[str, Any], dataset: str | xr.Dataset | None = None,
+def run(pipeline: str | Path | Pipeline | Mapping[str, Any],
+        dataset: str | xr.Dataset | None = None,
         cluster: str | clusters.ClusterSpec | clusters.Cluster | None = None,
         output: str | Path | None = None, *, progress: bool = False,
         say: Callable[[str], None] | None = None, **params: Any) -> RunResult:
@@ -140,7 +141,7 @@ def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
     with performance_report(filename=str(report)):
         with _timed(timings, "features"):
             transformed = pipe.transform(ds)
-            keep = [name for name, var in transformed.data_vars.items()
+            keep = [str(name) for name, var in transformed.data_vars.items()
                     if not set(var.dims) & set(RAW_DIMS)]
             say(f"computing features: {', '.join(keep)}")
             features_path = datasets.write(transformed[keep], directory.path("features.zarr"),

@@ -40,7 +40,7 @@ def telemetry(units: int = 40, duration: str = "10min", sample_rate: float = 102
     chunk_samples
         Samples per time chunk; rounded to whole generation blocks when larger than one.
     """
-    samples = int(round(pd.Timedelta(duration).total_seconds() * sample_rate))
+    samples = round(pd.Timedelta(duration).total_seconds() * sample_rate)
     if units < 1 or samples < 1:
         raise DatasetError(f"telemetry needs units >= 1 and a positive duration; got "
                            f"units={units}, duration={duration!r}", variable="signal")
@@ -97,7 +97,10 @@ def generator_names() -> tuple[str, ...]:
 
 
 def open_synthetic(uri: str) -> xr.Dataset:
-    """The dataset named by ``synthetic://SCENARIO?k=v&...``; ``hours=``/``minutes=`` set the duration."""
+    """The dataset named by ``synthetic://SCENARIO?k=v&...``.
+
+    ``hours=``, ``minutes=`` or ``seconds=`` are shortcuts for ``duration=``.
+    """
     parts = urlsplit(uri)
     scenario = parts.netloc or parts.path.strip("/")
     if scenario not in GENERATORS:

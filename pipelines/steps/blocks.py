@@ -18,7 +18,7 @@ def dask_data(array: xr.DataArray) -> da.Array:
     if isinstance(data, da.Array):
         return data
     chunks = {i: (1 if dim == "unit" else -1) for i, dim in enumerate(array.dims)}
-    return da.from_array(data, chunks=chunks)  # type: ignore[arg-type]
+    return da.from_array(data, chunks=chunks)
 
 
 def batch_rows(xp: Any, row_elements: int, total_rows: int) -> int:

@@ -30,7 +30,7 @@ def split(ds: xr.Dataset, *, test_fraction: float = 0.25, seed: int = 0) -> xr.D
     assignment = np.full(n_units, "train", dtype=object)
     for group in sorted(set(groups)):
         members = rng.permutation(np.flatnonzero(groups == group))
-        n_test = int(round(test_fraction * len(members)))
+        n_test = round(test_fraction * len(members))
         if len(members) >= 2:
             n_test = min(max(n_test, 1), len(members) - 1)
         assignment[members[:n_test]] = "test"

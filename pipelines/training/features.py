@@ -43,7 +43,10 @@ def feature_names(ds: xr.Dataset, variables: Sequence[str]) -> list[str]:
 
 def feature_table(ds: xr.Dataset, variables: Sequence[str], codes: np.ndarray | None
                   ) -> FeatureTable:
-    """Stack ``variables`` into rows of (unit, window); ``codes`` are per-unit or per-window labels."""
+    """Stack ``variables`` into rows of (unit, window).
+
+    ``codes`` are per-unit or per-window label codes.
+    """
     blocks = []
     for variable in variables:
         array = _checked(ds, variable)

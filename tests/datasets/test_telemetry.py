@@ -32,6 +32,10 @@ def _spectrum(values: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
     return scipy.signal.welch(clean, fs=rate, nperseg=4096)
 
 
+def _at(freqs: np.ndarray, power: np.ndarray, hz: float) -> float:
+    return float(power[np.argmin(np.abs(freqs - hz))])
+
+
 def test_fault_signatures_are_where_physics_puts_them() -> None:
     rate = 1024.0
     for unit in range(10):
@@ -39,17 +43,16 @@ def test_fault_signatures_are_where_physics_puts_them() -> None:
         samples = tm.generate_range(0, unit, 0, 4 * tm.BLOCK, rate, gaps_per_hour=0)
         freqs, power = _spectrum(samples[:, 0], rate)
         name = tm.CLASSES[params.label]
-        at = lambda hz: power[np.argmin(np.abs(freqs - hz))]  # noqa: E731
         shaft = params.shaft_hz
         if name == "imbalance":
-            assert at(shaft) > 5 * at(2 * shaft)
+            assert _at(freqs, power, shaft) > 5 * _at(freqs, power, 2 * shaft)
         if name == "misalignment":
-            assert at(2 * shaft) > at(shaft)
+            assert _at(freqs, power, 2 * shaft) > _at(freqs, power, shaft)
         if name == "bearing":
             # resonance carrier with sidebands at the defect frequency
-            assert at(params.resonance_hz) > 20 * np.median(power)
+            assert _at(freqs, power, params.resonance_hz) > 20 * np.median(power)
             defect = params.defect_ratio * shaft
-            assert at(params.resonance_hz + defect) > 10 * np.median(power)
+            assert _at(freqs, power, params.resonance_hz + defect) > 10 * np.median(power)
         if name == "overheating":
             temperature = samples[:, 1]
             assert temperature[-1000:].mean() > temperature[:1000].mean()

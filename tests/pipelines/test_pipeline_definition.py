@@ -35,11 +35,11 @@ def test_unknown_set_keys_list_the_settable_ones(key: str, fragment: str) -> Non
 
 
 def test_unknown_pipeline_step_and_parameter() -> None:
-    with pytest.raises(PipelineDefinitionError, match="shipped pipelines: .*sensor-faults"):
+    with pytest.raises(PipelineDefinitionError, match=r"shipped pipelines: .*sensor-faults"):
         load_pipeline("sensor-fault")
-    with pytest.raises(PipelineDefinitionError, match="unknown step 'wndow'.*window"):
+    with pytest.raises(PipelineDefinitionError, match=r"unknown step 'wndow'.*window"):
         Pipeline.from_mapping({"name": "x", "steps": [{"wndow": {}}]})
-    with pytest.raises(PipelineDefinitionError, match="no parameter 'sise'.*size"):
+    with pytest.raises(PipelineDefinitionError, match=r"no parameter 'sise'.*size"):
         Pipeline.from_mapping({"name": "x", "steps": [{"window": {"sise": 3}}]})
     with pytest.raises(PipelineDefinitionError, match="train has no parameter 'epoch'"):
         Pipeline.from_mapping({"name": "x", "steps": [], "train": {"epoch": 3}})

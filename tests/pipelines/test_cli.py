@@ -1,0 +1,59 @@
+"""The ``suanli`` command as a user runs it: real processes, exit codes, messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SMALL = "synthetic://telemetry?units=40&minutes=1&seed=2"
+
+
+def suanli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "suanli.pipelines.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ,
+                               "DASK_SUANLI__CLUSTER__PROFILES__LOCAL__DASHBOARD_ADDRESS":
+                               "127.0.0.1:0"})
+
+
+def test_run_succeeds_with_overrides_and_prints_a_summary(tmp_path: Path) -> None:
+    done = suanli("run", "sensor-faults", "--dataset", SMALL, "--output", "out",
+                  "--set", "train.epochs=40", "--set", "split.seed=3", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "accuracy" in done.stdout and "run directory out" in done.stdout
+    assert "dashboard http://127.0.0.1:" in done.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["pipeline"]["train"]["epochs"] == 40
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["run", "no-such-pipeline"], "unknown pipeline 'no-such-pipeline'"),
+    (["run", "sensor-faults", "--set", "window.sizes=3"], "--set key 'window.sizes'"),
+    (["run", "sensor-faults", "--dataset", "missing.zarr"], "no such Zarr store"),
+    (["run", "sensor-faults", "--cluster", "nowhere"], "'nowhere'"),
+    (["run", "sensor-faults", "--dataset", "synthetic://telemetry?units=x"], "should be int"),
+])
+def test_bad_input_exits_2_with_a_clear_message(tmp_path: Path, args: list[str],
+                                                 fragment: str) -> None:
+    done = suanli(*args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "error:" in done.stderr and fragment in done.stderr
+    assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_holding_another_run_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "manifest.json").write_text("{}")
+    done = suanli("run", "sensor-faults", "--output", "old", cwd=tmp_path)
+    assert done.returncode == 2 and "holds another run" in done.stderr
+    assert (tmp_path / "old" / "manifest.json").read_text() == "{}"
+
+
+def test_pipelines_list(tmp_path: Path) -> None:
+    done = suanli("pipelines", "list", cwd=tmp_path)
+    assert done.returncode == 0 and "sensor-faults" in done.stdout and "band_power" in done.stdout
