@@ -87,6 +87,8 @@ def run(pipeline: str | Path | Pipeline | Mapping[str, Any],
     ds = datasets.open(source) if isinstance(source, str | Path) else source
     ds = datasets.validate(ds, require_label=pipe.train is not None,
                            source=str(source) if isinstance(source, str | Path) else None)
+    if not isinstance(cluster, clusters.Cluster):
+        cluster = clusters.plan(cluster)  # a bad kind or profile fails before anything is written
     directory = RunDirectory(output if output is not None else default_output(pipe.name))
     started = datetime.now(UTC)
     timings: dict[str, float] = {}
