@@ -55,18 +55,27 @@ def _any_rows(masks: Any) -> Any:
 
 
 def _fill_row(values: Any, missing: Any, max_gap: int, xp: Any) -> None:
+    """Fill each NaN run of at most ``max_gap`` on a line between its neighbours.
+
+    Touches only the runs (gaps are rare), never the whole row.
+    """
     if bool(missing.all()):
         return
     flags = xp.concatenate([xp.zeros(1, np.int8), missing.astype(np.int8), xp.zeros(1, np.int8)])
     edges = xp.diff(flags)
-    starts, ends = xp.flatnonzero(edges == 1), xp.flatnonzero(edges == -1)
-    fillable = missing.copy()
-    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+    starts, ends = xp.flatnonzero(edges == 1).tolist(), xp.flatnonzero(edges == -1).tolist()
+    size = values.shape[0]
+    for start, end in zip(starts, ends, strict=True):
         if end - start > max_gap:
-            fillable[start:end] = False
-    positions = xp.arange(values.shape[0])
-    valid = ~missing
-    values[fillable] = xp.interp(positions[fillable], positions[valid], values[valid])
+            continue
+        if start == 0:
+            values[start:end] = values[end]
+        elif end == size:
+            values[start:end] = values[start - 1]
+        else:
+            left, right = values[start - 1], values[end]
+            steps = xp.arange(1, end - start + 1, dtype=values.dtype) / (end - start + 1)
+            values[start:end] = left + (right - left) * steps
 
 
 @step("zscore")
@@ -106,12 +115,16 @@ def _mean_and_inverse_std(data: da.Array, axis: int) -> tuple[da.Array, da.Array
 
 def _chunk_moments(block: Any, *, axis: int) -> Any:
     xp = array_module(block)
-    count = (~xp.isnan(block)).sum(axis=axis, keepdims=True).astype(np.float64)
-    if int(count.min()) == block.shape[axis]:
-        mean = block.sum(axis=axis, keepdims=True, dtype=np.float64) / xp.maximum(count, 1)
+    total = block.sum(axis=axis, keepdims=True, dtype=np.float64)
+    if bool(xp.isfinite(total).all()):
+        # No NaN (the usual case after fill_gaps): skip the NaN-aware passes.
+        count = xp.full(total.shape, float(block.shape[axis]))
+        mean = total / count
         centred = block - mean.astype(block.dtype)
-        m2 = (centred * centred).sum(axis=axis, keepdims=True, dtype=np.float64)
+        xp.multiply(centred, centred, out=centred)
+        m2 = centred.sum(axis=axis, keepdims=True, dtype=np.float64)
     else:
+        count = (~xp.isnan(block)).sum(axis=axis, keepdims=True).astype(np.float64)
         mean = xp.nansum(block, axis=axis, keepdims=True, dtype=np.float64) / xp.maximum(count, 1)
         centred = block - mean.astype(block.dtype)
         m2 = xp.nansum(centred * centred, axis=axis, keepdims=True, dtype=np.float64)
