@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import dask.array as da
@@ -19,6 +20,17 @@ def dask_data(array: xr.DataArray) -> da.Array:
         return data
     chunks = {i: (1 if dim == "unit" else -1) for i, dim in enumerate(array.dims)}
     return da.from_array(data, chunks=chunks)
+
+
+def window_batches(block: Any, xp: Any) -> Iterator[tuple[int, slice, Any]]:
+    """Batches of a ``windows(unit, window, offset, channel)`` block, each a contiguous
+    ``(window, channel, offset)`` copy: ``(unit, window slice, batch)``."""
+    units, n_windows, size, channels = block.shape
+    step_rows = batch_rows(xp, size * channels, n_windows)
+    for unit in range(units):
+        for start in range(0, n_windows, step_rows):
+            rows = slice(start, min(start + step_rows, n_windows))
+            yield unit, rows, xp.ascontiguousarray(block[unit, rows].transpose(0, 2, 1))
 
 
 def batch_rows(xp: Any, row_elements: int, total_rows: int) -> int:

@@ -17,7 +17,7 @@ import xarray as xr
 from ..array_module import array_module, fft_module
 from ..errors import PipelineDefinitionError
 from ..registry import step
-from .blocks import batch_rows, dask_data, whole_windows
+from .blocks import dask_data, whole_windows, window_batches
 
 DEFAULT_BANDS = ((1, 10), (10, 20), (20, 35), (35, 70), (70, 120), (120, 200), (200, 400),
                  (400, 512))
@@ -90,18 +90,15 @@ def _band_power_block(block: Any, *, weights: Any, taper: Any, log: bool) -> Any
     xp = array_module(block)
     fft = fft_module(xp)
     weights, taper = xp.asarray(weights), xp.asarray(taper)
-    units, n_windows, size, channels = block.shape
+    units, n_windows, _, channels = block.shape
     out = xp.empty((units, n_windows, channels, weights.shape[1]), dtype=block.dtype)
-    step_rows = batch_rows(xp, size * channels, n_windows)
-    for unit in range(units):
-        for start in range(0, n_windows, step_rows):
-            batch = xp.ascontiguousarray(block[unit, start:start + step_rows].transpose(0, 2, 1))
-            batch -= batch.mean(axis=-1, keepdims=True)
-            batch *= taper
-            spectrum = fft.rfft(batch, axis=-1)
-            parts = spectrum.view(block.dtype)  # interleaved re, im
-            parts *= parts
-            out[unit, start:start + step_rows] = parts @ weights
+    for unit, rows, batch in window_batches(block, xp):
+        batch -= batch.mean(axis=-1, keepdims=True)
+        batch *= taper
+        spectrum = fft.rfft(batch, axis=-1)
+        parts = spectrum.view(block.dtype)  # interleaved re, im
+        parts *= parts
+        out[unit, rows] = parts @ weights
     if log:
         xp.log10(xp.maximum(out, xp.finfo(out.dtype).tiny), out=out)
     return out
@@ -138,15 +135,12 @@ def window_stats(ds: xr.Dataset, *, stats: Sequence[str] = STATS,
 
 def _stats_block(block: Any, *, stats: tuple[str, ...]) -> Any:
     xp = array_module(block)
-    units, n_windows, size, channels = block.shape
+    units, n_windows, _, channels = block.shape
     out = xp.empty((units, n_windows, channels, len(stats)), dtype=block.dtype)
-    step_rows = batch_rows(xp, size * channels, n_windows)
-    for unit in range(units):
-        for start in range(0, n_windows, step_rows):
-            batch = xp.ascontiguousarray(block[unit, start:start + step_rows].transpose(0, 2, 1))
-            found = _moments(batch, xp)
-            for k, name in enumerate(stats):
-                out[unit, start:start + step_rows, :, k] = found[name]
+    for unit, rows, batch in window_batches(block, xp):
+        found = _moments(batch, xp)
+        for k, name in enumerate(stats):
+            out[unit, rows, :, k] = found[name]
     return out
 
 

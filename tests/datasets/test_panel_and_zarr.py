@@ -73,3 +73,11 @@ def test_open_unknown_paths_and_formats(tmp_path: Path) -> None:
     other.write_text("x")
     with pytest.raises(DatasetError, match="unsupported dataset format"):
         datasets.open(other)
+
+
+def test_generate_writes_a_readable_panel(tmp_path: Path) -> None:
+    path = datasets.generate("telemetry", tmp_path / "t.zarr", seed=4, units=3, minutes=1,
+                             progress=False)
+    back = datasets.validate(datasets.open(path))
+    expected = datasets.open("synthetic://telemetry?units=3&minutes=1&seed=4")
+    np.testing.assert_array_equal(back.signal.values, expected.signal.values)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ SMALL = "synthetic://telemetry?units=40&minutes=1&seed=2"
 def suanli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "suanli.pipelines.cli", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ,
+                          env={**os.environ,
                                "DASK_SUANLI__CLUSTER__PROFILES__LOCAL__DASHBOARD_ADDRESS":
                                "127.0.0.1:0"})
 

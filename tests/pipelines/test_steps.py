@@ -130,3 +130,12 @@ def test_split_is_stratified_reproducible_and_honours_existing() -> None:
     given = datasets.from_arrays(values, sample_rate=1, label=labels, split=["train"] * 19
                                  + ["test"])
     assert list(_apply("split", given).split.values).count("test") == 1
+
+
+def test_window_takes_each_windows_last_label_for_per_sample_labels(noisy: np.ndarray) -> None:
+    labels = np.zeros((3, 4096), dtype=np.int64)
+    labels[:, 300:] = 1
+    ds = _panel(noisy).assign(label=(("unit", "time"), labels))
+    out = _apply("window", ds, size=256)
+    assert out.label.dims == ("unit", "window")
+    assert out.label.values[0].tolist() == [0] + [1] * 15
