@@ -4,12 +4,12 @@ One process, same in-memory telemetry, same number of cores, Dask's threaded
 scheduler for every Dask method (data stays in place, so the figures compare
 the computations rather than transfers):
 
-- suanli: the pipeline's steps (fill_gaps, zscore, window, band_power, window_stats);
+- suanli: the pipeline's steps (fill_gaps, zscore, window, window_features);
 - xarray+Dask by hand: coarsen(...).construct and apply_ufunc with numpy.fft, as an
   analyst would write it;
 - plain NumPy, one process, one unit at a time;
 - floors: memory bandwidth (a large copy) and FFT-only throughput (scipy.fft.rfft
-  over the same float32 windows with all cores).
+  over the same float32 windows, contiguous, in cache-sized batches on all cores).
 
 Usage: python benchmarks/features.py [--gib 2] [--repeats 3]
 Prints a Markdown table; throughput is input bytes / second.
@@ -23,6 +23,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import dask
 import numpy as np
@@ -32,7 +33,9 @@ import xarray as xr
 from suanli import datasets, pipelines
 
 WINDOW = 1024
-BANDS = pipelines.load_pipeline("sensor-faults").to_mapping()["steps"][3]["band_power"]["bands"]
+PIPELINE = pipelines.load_pipeline("sensor-faults")
+FEATURE_STEPS = [s for s in PIPELINE.steps if s.name != "split"]
+BANDS = next(s for s in FEATURE_STEPS if s.name == "window_features").params["bands"]
 
 
 def make_panel(gib: float) -> xr.Dataset:
@@ -54,9 +57,8 @@ def timed(function: Callable[[], object], repeats: int) -> float:
 
 
 def suanli_features(ds: xr.Dataset) -> None:
-    pipe = pipelines.load_pipeline("sensor-faults")
     out = ds
-    for call in pipe.steps[:5]:
+    for call in FEATURE_STEPS:
         out = call.apply(out)
     dask.compute(out.band_power.data, out.window_stats.data)
 
@@ -114,11 +116,22 @@ def memory_floor(values: np.ndarray) -> float:
     return timed(lambda: np.copyto(target, values), 3)
 
 
-def fft_floor(values: np.ndarray) -> float:
+def fft_floor(values: np.ndarray, repeats: int) -> float:
+    """rfft of every window, contiguous, in 1 MiB batches spread over one thread per core:
+    the best FFT throughput we found here (one whole-array call with workers=cores
+    was slower and far noisier)."""
     windows = np.ascontiguousarray(values[:, : values.shape[1] // WINDOW * WINDOW]
                                    .transpose(0, 2, 1)).reshape(-1, WINDOW)
     cores = os.cpu_count() or 1
-    return timed(lambda: scipy.fft.rfft(windows, axis=-1, workers=cores), 3)
+    batches = [windows[i:i + 256] for i in range(0, len(windows), 256)]
+    shares = [batches[k::cores] for k in range(cores)]
+
+    def transform(share: list[np.ndarray]) -> None:
+        for batch in share:
+            scipy.fft.rfft(batch, axis=-1)
+
+    with ThreadPoolExecutor(cores) as pool:
+        return timed(lambda: list(pool.map(transform, shares)), repeats)
 
 
 def main() -> None:
@@ -138,7 +151,7 @@ def main() -> None:
         results["suanli (steps on Dask)"] = timed(lambda: suanli_features(ds), args.repeats)
         results["xarray+Dask by hand"] = timed(lambda: xarray_by_hand(ds), 1)
     results["NumPy, one process"] = timed(lambda: numpy_one_process(values), 1)
-    results["floor: FFT only (scipy.fft, all cores)"] = fft_floor(values)
+    results["floor: FFT only (scipy.fft, all cores)"] = fft_floor(values, max(args.repeats, 3))
     results["floor: memory copy"] = memory_floor(values)
     ours = results["suanli (steps on Dask)"]
     print(f"\nmachine: {platform.processor() or platform.machine()}, {cores} cores; "

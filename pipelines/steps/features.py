@@ -1,8 +1,11 @@
 """Feature steps on windows: spectral band power and window statistics.
 
-Both work on ``windows(unit, window, offset, channel)`` block by block. On CPU
-each block is processed in cache-sized batches of windows, so the several
-passes a feature needs run from cache instead of main memory.
+All three steps (``band_power``, ``window_stats`` and the fused
+``window_features``) run one kernel over ``windows(unit, window, offset,
+channel)`` block by block. It walks each block in cache-sized batches of
+windows, each channel's samples contiguous, so the passes a feature needs
+(mean, moments, taper, FFT, band sums) run from cache; the fused step shares
+the batch, its mean and its centred copy between both feature sets.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import xarray as xr
 from ..array_module import array_module, fft_module
 from ..errors import PipelineDefinitionError
 from ..registry import step
-from .blocks import dask_data, whole_windows, window_batches
+from .blocks import batch_rows, dask_data, whole_windows
 
 DEFAULT_BANDS = ((1, 10), (10, 20), (20, 35), (35, 70), (70, 120), (120, 200), (200, 400),
                  (400, 512))
 TAPERS = ("hann", "none")
+STATS = ("mean", "std", "rms", "skewness", "kurtosis", "peak_to_peak", "crest_factor")
 
 
 @step("band_power")
@@ -35,24 +39,65 @@ def band_power(ds: xr.Dataset, *, bands: Sequence[Sequence[float]] = DEFAULT_BAN
     units squared, or their ``log10`` with ``log=True``. Adds
     ``band_power(unit, window, channel, band)``.
     """
+    return window_features(ds, bands=bands, taper=taper, log=log, stats=(), variable=variable)
+
+
+@step("window_stats")
+def window_stats(ds: xr.Dataset, *, stats: Sequence[str] = STATS,
+                 variable: str = "windows") -> xr.Dataset:
+    """Statistics of each window: ``mean``, ``std``, ``rms``, ``skewness``, ``kurtosis``,
+    ``peak_to_peak``, ``crest_factor``.
+
+    ``std``, ``skewness`` and ``kurtosis`` are the population (biased) moments,
+    kurtosis in excess (0 for a normal distribution), as ``scipy.stats`` gives
+    by default; for a constant window skewness and kurtosis are 0.
+    ``crest_factor`` is max(|x|) / rms. Adds ``window_stats(unit, window, channel, stat)``.
+    """
+    if not stats:
+        raise PipelineDefinitionError(f"window_stats: name at least one of {', '.join(STATS)}")
+    return window_features(ds, bands=(), stats=stats, variable=variable)
+
+
+@step("window_features")
+def window_features(ds: xr.Dataset, *, bands: Sequence[Sequence[float]] = DEFAULT_BANDS,
+                    taper: str = "hann", log: bool = False, stats: Sequence[str] = STATS,
+                    variable: str = "windows") -> xr.Dataset:
+    """``band_power`` and ``window_stats`` in one pass over each window.
+
+    Same parameters and results as the two steps; the data is read once. An
+    empty ``bands`` or ``stats`` leaves that variable out.
+    """
     if taper not in TAPERS:
         raise PipelineDefinitionError(f"band_power: taper must be one of {TAPERS}, got {taper!r}")
+    unknown = [s for s in stats if s not in STATS]
+    if unknown:
+        raise PipelineDefinitionError(f"window_stats: unknown stats {unknown}; choose from "
+                                      f"{', '.join(STATS)}")
+    if not bands and not stats:
+        raise PipelineDefinitionError("window_features: give bands, stats or both")
     windows = ds[variable]
     size = windows.sizes["offset"]
-    rate = float(ds.attrs["sample_rate"])
-    weights = band_weights(size, rate, bands, taper)
     data = whole_windows(dask_data(windows))
-    powers = da.map_blocks(
-        _band_power_block, data, weights=weights.astype(data.dtype),
-        taper=_taper(size, taper).astype(data.dtype), log=log,
-        chunks=(data.chunks[0], data.chunks[1], data.chunks[3], (len(bands),)),
+    weights = (band_weights(size, float(ds.attrs["sample_rate"]), bands, taper)
+               .astype(data.dtype) if bands else None)
+    n_out = len(bands) + len(stats)
+    combined = da.map_blocks(
+        _features_block, data, weights=weights, taper=_taper(size, taper).astype(data.dtype),
+        log=log, stats=tuple(stats),
+        chunks=(data.chunks[0], data.chunks[1], data.chunks[3], (n_out,)),
         dtype=data.dtype, meta=data._meta,
     )
-    names = [f"{lo:g}-{hi:g}Hz" for lo, hi in bands]
-    attrs = {"long_name": "band power", "units": "log10(signal^2)" if log else "signal^2",
-             "taper": taper}
-    return ds.assign(band_power=(("unit", "window", "channel", "band"), powers, attrs)
-                     ).assign_coords(band=names)
+    dims = ("unit", "window", "channel")
+    if bands:
+        attrs = {"long_name": "band power", "units": "log10(signal^2)" if log else "signal^2",
+                 "taper": taper}
+        ds = ds.assign(band_power=((*dims, "band"), combined[..., : len(bands)], attrs)
+                       ).assign_coords(band=[f"{lo:g}-{hi:g}Hz" for lo, hi in bands])
+    if stats:
+        ds = ds.assign(window_stats=((*dims, "stat"), combined[..., len(bands):],
+                                     {"long_name": "window statistics"})
+                       ).assign_coords(stat=list(stats))
+    return ds
 
 
 def band_weights(size: int, rate: float, bands: Sequence[Sequence[float]], taper: str
@@ -86,71 +131,49 @@ def _taper(size: int, taper: str) -> np.ndarray:
     return np.hanning(size + 1)[:-1] if taper == "hann" else np.ones(size)
 
 
-def _band_power_block(block: Any, *, weights: Any, taper: Any, log: bool) -> Any:
+def _features_block(block: Any, *, weights: Any | None, taper: Any, log: bool,
+                    stats: tuple[str, ...]) -> Any:
+    """(unit, window, offset, channel) -> (unit, window, channel, band powers + stats)."""
     xp = array_module(block)
     fft = fft_module(xp)
-    weights, taper = xp.asarray(weights), xp.asarray(taper)
-    units, n_windows, _, channels = block.shape
-    out = xp.empty((units, n_windows, channels, weights.shape[1]), dtype=block.dtype)
-    for unit, rows, batch in window_batches(block, xp):
-        batch -= batch.mean(axis=-1, keepdims=True)
-        batch *= taper
-        spectrum = fft.rfft(batch, axis=-1)
-        parts = spectrum.view(block.dtype)  # interleaved re, im
-        parts *= parts
-        out[unit, rows] = parts @ weights
-    if log:
-        xp.log10(xp.maximum(out, xp.finfo(out.dtype).tiny), out=out)
+    # Channel-major with contiguous samples: free when the block already is (the
+    # preprocessing steps produce that layout), one copy otherwise.
+    data = xp.moveaxis(block, 3, 1)
+    if data.strides[-1] != data.itemsize:
+        data = xp.ascontiguousarray(data)
+    units, channels, n_windows, size = data.shape
+    n_bands = 0 if weights is None else weights.shape[1]
+    out = xp.empty((units, n_windows, channels, n_bands + len(stats)), dtype=block.dtype)
+    if weights is not None:
+        weights, taper = xp.asarray(weights), xp.asarray(taper)
+    step_rows = batch_rows(xp, size * channels, n_windows)
+    for unit in range(units):
+        for start in range(0, n_windows, step_rows):
+            rows = slice(start, min(start + step_rows, n_windows))
+            batch = data[unit, :, rows]  # (channel, window, offset)
+            mean = batch.sum(axis=-1, keepdims=True) * (1.0 / size)
+            centred = batch - mean.astype(batch.dtype)
+            if stats:
+                found = _moments(batch, centred, mean[..., 0], xp)
+                for k, name in enumerate(stats):
+                    out[unit, rows, :, n_bands + k] = found[name].T
+            if weights is not None:
+                centred *= taper
+                parts = fft.rfft(centred, axis=-1).view(block.dtype)  # interleaved re, im
+                parts *= parts
+                out[unit, rows, :, :n_bands] = (parts @ weights).transpose(1, 0, 2)
+    if log and weights is not None:
+        powers = out[..., :n_bands]
+        xp.log10(xp.maximum(powers, xp.finfo(out.dtype).tiny), out=powers)
     return out
 
 
-STATS = ("mean", "std", "rms", "skewness", "kurtosis", "peak_to_peak", "crest_factor")
-
-
-@step("window_stats")
-def window_stats(ds: xr.Dataset, *, stats: Sequence[str] = STATS,
-                 variable: str = "windows") -> xr.Dataset:
-    """Statistics of each window: ``mean``, ``std``, ``rms``, ``skewness``, ``kurtosis``,
-    ``peak_to_peak``, ``crest_factor``.
-
-    ``std``, ``skewness`` and ``kurtosis`` are the population (biased) moments,
-    kurtosis in excess (0 for a normal distribution), as ``scipy.stats`` gives
-    by default; for a constant window skewness and kurtosis are 0.
-    ``crest_factor`` is max(|x|) / rms. Adds ``window_stats(unit, window, channel, stat)``.
-    """
-    unknown = [s for s in stats if s not in STATS]
-    if unknown or not stats:
-        raise PipelineDefinitionError(f"window_stats: unknown stats {unknown}; choose from "
-                                      f"{', '.join(STATS)}")
-    data = whole_windows(dask_data(ds[variable]))
-    values = da.map_blocks(
-        _stats_block, data, stats=tuple(stats),
-        chunks=(data.chunks[0], data.chunks[1], data.chunks[3], (len(stats),)),
-        dtype=data.dtype, meta=data._meta,
-    )
-    return ds.assign(window_stats=(("unit", "window", "channel", "stat"), values,
-                                   {"long_name": "window statistics"})
-                     ).assign_coords(stat=list(stats))
-
-
-def _stats_block(block: Any, *, stats: tuple[str, ...]) -> Any:
-    xp = array_module(block)
-    units, n_windows, _, channels = block.shape
-    out = xp.empty((units, n_windows, channels, len(stats)), dtype=block.dtype)
-    for unit, rows, batch in window_batches(block, xp):
-        found = _moments(batch, xp)
-        for k, name in enumerate(stats):
-            out[unit, rows, :, k] = found[name]
-    return out
-
-
-def _moments(x: Any, xp: Any) -> dict[str, Any]:
-    mean = x.mean(axis=-1)
-    centred = x - mean[..., None]
+def _moments(x: Any, centred: Any, mean: Any, xp: Any) -> dict[str, Any]:
+    size = x.shape[-1]
     squared = centred * centred
-    m2 = squared.mean(axis=-1)
-    m3 = (squared * centred).mean(axis=-1)
-    m4 = (squared * squared).mean(axis=-1)
+    m2 = xp.einsum("...i,...i->...", centred, centred) / size
+    m3 = xp.einsum("...i,...i->...", squared, centred) / size
+    m4 = xp.einsum("...i,...i->...", squared, squared) / size
     high, low = x.max(axis=-1), x.min(axis=-1)
     rms = xp.sqrt(m2 + mean * mean)
     flat = m2 <= xp.finfo(x.dtype).tiny

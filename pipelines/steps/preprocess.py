@@ -10,10 +10,10 @@ import xarray as xr
 
 from suanli.datasets import sample_rate
 
-from ..array_module import array_module
+from ..array_module import array_module, to_numpy
 from ..errors import PipelineDefinitionError
 from ..registry import step
-from .blocks import dask_data
+from .blocks import dask_data, time_last
 
 
 @step("fill_gaps")
@@ -37,21 +37,13 @@ def fill_gaps(ds: xr.Dataset, *, max_gap: int = 256, variable: str = "signal") -
 
 def _fill_block(block: Any, *, max_gap: int, axis: int) -> Any:
     xp = array_module(block)
-    missing = xp.isnan(block)
-    if not bool(missing.any()):
-        return block
-    out = xp.moveaxis(block.copy(), axis, -1)
-    missing = xp.moveaxis(missing, axis, -1)
-    rows = out.reshape(-1, out.shape[-1])
-    masks = missing.reshape(-1, out.shape[-1])
-    for row in np.flatnonzero(np.asarray(_any_rows(masks))):
-        _fill_row(rows[row], masks[row], max_gap, xp)
-    return xp.moveaxis(rows.reshape(out.shape), -1, axis)
-
-
-def _any_rows(masks: Any) -> Any:
-    found = masks.any(axis=1)
-    return found.get() if hasattr(found, "get") else found
+    # A private copy with contiguous samples: the layout every later step reads fastest.
+    series = time_last(block, axis, copy=True)
+    rows = series.reshape(-1, series.shape[-1])
+    # A row's sum is NaN when it has a NaN: one cheap pass finds the rows to mend.
+    for row in np.flatnonzero(to_numpy(xp.isnan(rows.sum(axis=1)))):
+        _fill_row(rows[row], xp.isnan(rows[row]), max_gap, xp)
+    return xp.moveaxis(series, -1, axis)
 
 
 def _fill_row(values: Any, missing: Any, max_gap: int, xp: Any) -> None:
@@ -114,21 +106,24 @@ def _mean_and_inverse_std(data: da.Array, axis: int) -> tuple[da.Array, da.Array
 
 
 def _chunk_moments(block: Any, *, axis: int) -> Any:
+    """(count, mean, M2) of every series in ``block``, stacked where ``axis`` was."""
     xp = array_module(block)
-    total = block.sum(axis=axis, keepdims=True, dtype=np.float64)
+    series = time_last(block, axis)
+    # float32 sums along contiguous samples are pairwise (error ~ log n), then float64.
+    total = series.sum(axis=-1, keepdims=True).astype(np.float64)
     if bool(xp.isfinite(total).all()):
         # No NaN (the usual case after fill_gaps): skip the NaN-aware passes.
-        count = xp.full(total.shape, float(block.shape[axis]))
+        count = xp.full(total.shape, float(series.shape[-1]))
         mean = total / count
-        centred = block - mean.astype(block.dtype)
+        centred = series - mean.astype(series.dtype)
         xp.multiply(centred, centred, out=centred)
-        m2 = centred.sum(axis=axis, keepdims=True, dtype=np.float64)
+        m2 = centred.sum(axis=-1, keepdims=True).astype(np.float64)
     else:
-        count = (~xp.isnan(block)).sum(axis=axis, keepdims=True).astype(np.float64)
-        mean = xp.nansum(block, axis=axis, keepdims=True, dtype=np.float64) / xp.maximum(count, 1)
-        centred = block - mean.astype(block.dtype)
-        m2 = xp.nansum(centred * centred, axis=axis, keepdims=True, dtype=np.float64)
-    return xp.concatenate([count, mean, m2], axis=axis)
+        count = (~xp.isnan(series)).sum(axis=-1, keepdims=True).astype(np.float64)
+        mean = xp.nansum(series, axis=-1, keepdims=True, dtype=np.float64) / xp.maximum(count, 1)
+        centred = series - mean.astype(series.dtype)
+        m2 = xp.nansum(centred * centred, axis=-1, keepdims=True, dtype=np.float64)
+    return xp.moveaxis(xp.concatenate([count, mean, m2], axis=-1), -1, axis)
 
 
 def _merge_moments(parts: Any, *, axis: int) -> Any:

@@ -139,3 +139,18 @@ def test_window_takes_each_windows_last_label_for_per_sample_labels(noisy: np.nd
     out = _apply("window", ds, size=256)
     assert out.label.dims == ("unit", "window")
     assert out.label.values[0].tolist() == [0] + [1] * 15
+
+
+def test_window_features_equals_the_separate_steps_after_preprocessing(noisy: np.ndarray
+                                                                        ) -> None:
+    values = noisy.copy()
+    values[0, 100:110, 1] = np.nan
+    ds = _panel(values)
+    for name, params in (("fill_gaps", {}), ("zscore", {}), ("window", {"size": 256})):
+        ds = _apply(name, ds, **params)
+    bands = [[1, 20], [20, 40], [40, 128]]
+    fused = _apply("window_features", ds, bands=bands, log=True)
+    separate = _apply("window_stats", _apply("band_power", ds, bands=bands, log=True))
+    np.testing.assert_array_equal(fused.band_power.values, separate.band_power.values)
+    np.testing.assert_array_equal(fused.window_stats.values, separate.window_stats.values)
+    assert np.isfinite(fused.band_power.values).all()
