@@ -42,21 +42,23 @@ def _fill_block(block: Any, *, max_gap: int, axis: int) -> Any:
     rows = series.reshape(-1, series.shape[-1])
     # A row's sum is NaN when it has a NaN: one cheap pass finds the rows to mend.
     for row in np.flatnonzero(to_numpy(xp.isnan(rows.sum(axis=1)))):
-        _fill_row(rows[row], xp.isnan(rows[row]), max_gap, xp)
+        _fill_row(rows[row], max_gap, xp)
     return xp.moveaxis(series, -1, axis)
 
 
-def _fill_row(values: Any, missing: Any, max_gap: int, xp: Any) -> None:
+def _fill_row(values: Any, max_gap: int, xp: Any) -> None:
     """Fill each NaN run of at most ``max_gap`` on a line between its neighbours.
 
-    Touches only the runs (gaps are rare), never the whole row.
+    Runs are found from the NaN positions alone (gaps are rare), so the row is
+    scanned once.
     """
-    if bool(missing.all()):
-        return
-    flags = xp.concatenate([xp.zeros(1, np.int8), missing.astype(np.int8), xp.zeros(1, np.int8)])
-    edges = xp.diff(flags)
-    starts, ends = xp.flatnonzero(edges == 1).tolist(), xp.flatnonzero(edges == -1).tolist()
+    where = xp.flatnonzero(xp.isnan(values))
     size = values.shape[0]
+    if where.size in (0, size):
+        return
+    breaks = xp.flatnonzero(xp.diff(where) > 1)
+    starts = xp.concatenate([where[:1], where[breaks + 1]]).tolist()
+    ends = (xp.concatenate([where[breaks], where[-1:]]) + 1).tolist()
     for start, end in zip(starts, ends, strict=True):
         if end - start > max_gap:
             continue
