@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+import dask.config
+
 if TYPE_CHECKING:
     from distributed import LocalCluster
 
@@ -44,8 +46,12 @@ def start_local(spec: ClusterSpec) -> LocalCluster:
         "dashboard_address": spec.dashboard_address,
         "processes": True,
     }
-    if spec.environment:
-        kwargs["env"] = dict(spec.environment)
     if spec.idle_timeout is not None:
         kwargs["scheduler_kwargs"] = {"idle_timeout": spec.idle_timeout}
-    return LocalCluster(**kwargs)
+    # The nannies read this when created and set it before spawning each worker
+    # (and each respawn), so variables read at process start, such as glibc's
+    # MALLOC_*, take effect; a nanny's ``env`` is applied only after start-up.
+    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", default={}),
+               **spec.environment}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        return LocalCluster(**kwargs)

@@ -35,7 +35,7 @@ class ClusterSpec:
     dashboard_address: str | None = f"{LOOPBACK}:8787"
     #: Shut the cluster down after this long without work (e.g. ``"1h"``); None: never.
     idle_timeout: str | None = None
-    #: Environment variables set in every worker process.
+    #: Environment variables set in every worker process before it starts.
     environment: dict[str, str] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> ClusterSpec:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import psutil
 import pytest
 
@@ -38,6 +40,8 @@ def test_context_manager_closes_cluster() -> None:
                        dashboard_address=None) as c:
         assert c.dashboard_link is None
         assert c.client.submit(lambda: 41 + 1).result() == 42
+        seen = c.client.run(os.environ.get, "MALLOC_MMAP_THRESHOLD_")
+        assert list(seen.values()) == [c.spec.environment["MALLOC_MMAP_THRESHOLD_"]]
     assert c.client.status == "closed"
 
 
