@@ -38,13 +38,28 @@ FEATURE_STEPS = [s for s in PIPELINE.steps if s.name != "split"]
 BANDS = next(s for s in FEATURE_STEPS if s.name == "window_features").params["bands"]
 
 
-def make_panel(gib: float) -> xr.Dataset:
+def panel_uri(gib: float) -> str:
     units = 64
     samples = int(gib * 2**30 / (units * 3 * 4))
-    minutes = samples / 1024 / 60
-    ds = datasets.open(f"synthetic://telemetry?units={units}&minutes={minutes:.4f}&seed=0")
+    return f"synthetic://telemetry?units={units}&minutes={samples / 1024 / 60:.4f}&seed=0"
+
+
+def make_panel(gib: float) -> xr.Dataset:
     with dask.config.set(scheduler="threads"):
-        return ds.load().chunk({"unit": 1, "time": 16 * 65536})
+        return datasets.open(panel_uri(gib)).load().chunk({"unit": 1, "time": 16 * 65536})
+
+
+def suanli_on_local_cluster(gib: float, repeats: int) -> float:
+    """The deployment `suanli run` uses: a local cluster of worker processes, the data
+    generated and held on the workers (not timed), then the same steps."""
+    from distributed import wait
+
+    from suanli import cluster
+
+    with cluster.start("local", dashboard_address=None):
+        held = datasets.open(panel_uri(gib)).persist()
+        wait(held.signal.data)
+        return timed(lambda: suanli_features(held), repeats)
 
 
 def timed(function: Callable[[], object], repeats: int) -> float:
@@ -151,12 +166,14 @@ def main() -> None:
         results["suanli (steps on Dask)"] = timed(lambda: suanli_features(ds), args.repeats)
         results["xarray+Dask by hand"] = timed(lambda: xarray_by_hand(ds), 1)
     results["NumPy, one process"] = timed(lambda: numpy_one_process(values), 1)
+    results["suanli on a local cluster (processes)"] = suanli_on_local_cluster(args.gib,
+                                                                               args.repeats)
     results["floor: FFT only (scipy.fft, all cores)"] = fft_floor(values, max(args.repeats, 3))
     results["floor: memory copy"] = memory_floor(values)
     ours = results["suanli (steps on Dask)"]
     print(f"\nmachine: {platform.processor() or platform.machine()}, {cores} cores; "
-          f"dask threaded scheduler, {cores} threads; median of {args.repeats} for suanli "
-          f"and the floors, 1 run for the peers\n")
+          f"dask threaded scheduler with {cores} threads unless said; median of "
+          f"{args.repeats} for suanli and the floors, 1 run for the peers\n")
     print("| method | seconds | GB/s | suanli speed-up (x) |")
     print("|---|---:|---:|---:|")
     for name, seconds in results.items():
