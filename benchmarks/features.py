@@ -31,6 +31,7 @@ import scipy.fft
 import xarray as xr
 
 from suanli import datasets, pipelines
+from suanli.datasets.generators.synthetic import DEFAULT_CHUNK_SAMPLES
 
 WINDOW = 1024
 PIPELINE = pipelines.load_pipeline("sensor-faults")
@@ -46,7 +47,8 @@ def panel_uri(gib: float) -> str:
 
 def make_panel(gib: float) -> xr.Dataset:
     with dask.config.set(scheduler="threads"):
-        return datasets.open(panel_uri(gib)).load().chunk({"unit": 1, "time": 16 * 65536})
+        return datasets.open(panel_uri(gib)).load().chunk(
+            {"unit": 1, "time": DEFAULT_CHUNK_SAMPLES})
 
 
 def suanli_on_local_cluster(gib: float, repeats: int) -> float:
