@@ -11,6 +11,7 @@ from .array_module import array_module
 from .errors import PipelineDefinitionError, PipelineError, RunOutputError, StepError
 from .evaluation import classification_metrics
 from .pipeline import Pipeline, StepCall, load_pipeline, pipeline_names, step_sequence
+from .predict import predict_dataset
 from .registry import get_step, step, step_names
 from .runner import RunResult, run
 from .training.model import Model, load_model
@@ -32,6 +33,7 @@ __all__ = [
     "load_model",
     "load_pipeline",
     "pipeline_names",
+    "predict_dataset",
     "run",
     "step",
     "step_names",

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 import click
+import numpy as np
 import yaml
 
 from suanli.cluster import ClusterError
@@ -61,6 +62,40 @@ def run_command(pipeline: str, dataset: str | None, cluster_name: str | None,
         click.echo(f"error: run failed: {error}", err=True)
         sys.exit(EXIT_FAILED)
     click.echo(result.summary())
+
+
+@main.command("predict")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.argument("dataset")
+@click.option("--output", type=click.Path(), help="Write predictions here (Zarr).")
+def predict_command(model: str, dataset: str, output: str | None) -> None:
+    """Apply MODEL (a run's model.npz) to DATASET on this machine, without a cluster."""
+    from suanli import datasets
+
+    from .predict import predict_dataset
+    from .training.model import load_model
+
+    try:
+        found = load_model(model)
+        predictions = predict_dataset(found, datasets.open(dataset))
+    except (ValueError, DatasetError, PipelineDefinitionError) as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    values = predictions["prediction"].values.ravel()
+    names, counts = np.unique(values[values != ""], return_counts=True)
+    click.echo(f"{values.size} windows from {predictions.sizes['unit']} units")
+    for name, count in zip(names, counts, strict=True):
+        click.echo(f"  {name:<14} {count}")
+    if "label" in predictions:
+        truth = np.broadcast_to(predictions["label"].values[:, None]
+                                if predictions["label"].ndim == 1
+                                else predictions["label"].values, values.reshape(
+                                    predictions["prediction"].shape).shape).ravel()
+        click.echo(f"  accuracy against the dataset's labels: "
+                   f"{float((truth == values).mean()):.3f}")
+    if output:
+        datasets.write(predictions, output)
+        click.echo(f"predictions written to {output}")
 
 
 @main.group("pipelines")

@@ -37,10 +37,11 @@ def plot_confusion_matrix(metrics: dict[str, Any], path: Path) -> Path:
 
 
 def plot_feature_distributions(X: np.ndarray, y: np.ndarray, names: list[str],
-                               classes: list[str], weights: np.ndarray, path: Path,
+                               classes: list[str], first_layer: np.ndarray, path: Path,
                                count: int = 8) -> Path:
-    """Box plots per class of the ``count`` features the model leans on most."""
-    influence = np.linalg.norm(weights, axis=1)
+    """Box plots per class of the ``count`` features the model leans on most
+    (largest first-layer weights, on standardised features)."""
+    influence = np.linalg.norm(first_layer, axis=1)
     chosen = np.argsort(influence)[::-1][:count]
     columns = 4
     rows = -(-len(chosen) // columns)

@@ -185,7 +185,7 @@ def _train_and_evaluate(pipe: Pipeline, features: xr.Dataset, directory: RunDire
         train_X = np.asarray(train_table.X.compute())
         assert train_table.y is not None
         plot_feature_distributions(train_X, train_table.y, train_table.feature_names, classes,
-                                   outcome.model.weights,
+                                   outcome.model.params["W0"],
                                    directory.path("plots/feature_distributions.png"))
         plot_training_curve(outcome.history.loss, outcome.history.accuracy,
                             directory.path("plots/training_curve.png"))

@@ -7,7 +7,6 @@ the new parameters travel to the workers with the next iteration's tasks.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,8 +16,8 @@ import dask.array as da
 import numpy as np
 from tqdm.auto import tqdm
 
-from .optimizers import Params, make_optimizer
-from .softmax import block_gradient
+from .network import Network, Params
+from .optimizers import make_optimizer, scheduled_rate
 
 #: At least this many rows per block: fewer, larger tasks keep each iteration's
 #: scheduling overhead (~2 ms a task through distributed) below its compute.
@@ -27,7 +26,7 @@ MIN_BLOCK_ROWS = 4096
 
 @dataclass
 class History:
-    """Per-epoch training loss and accuracy."""
+    """Per-epoch training loss and score (accuracy, or mean squared error)."""
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
@@ -44,37 +43,48 @@ def rebalance(X: da.Array, y: np.ndarray, parallelism: int) -> tuple[da.Array, d
     return X, y_array
 
 
-def fit_softmax(X: da.Array, y: da.Array, n_classes: int, *, epochs: int,
+def fit_network(network: Network, X: da.Array, y: da.Array, *, epochs: int,
                 learning_rate: float, optimizer: str = "adam", l2: float = 0.0,
-                progress: bool = False,
-                on_epoch: Callable[[int, Params], None] | None = None) -> tuple[Params, History]:
-    """Fit softmax regression by full-batch data-parallel gradient descent."""
-    n_rows, n_features = X.shape
-    params: Params = {"weights": np.zeros((n_features, n_classes)),
-                      "bias": np.zeros(n_classes)}
+                schedule: str = "constant", seed: int = 0,
+                class_weight: np.ndarray | None = None, progress: bool = False,
+                on_epoch: Callable[[int, Params], None] | None = None
+                ) -> tuple[Params, History]:
+    """Fit ``network`` by full-batch data-parallel gradient descent."""
+    n_rows = X.shape[0]
+    params = network.init(seed)
     step = make_optimizer(optimizer, learning_rate)
     history = History()
     x_blocks = X.to_delayed().ravel().tolist()
     y_blocks = y.to_delayed().ravel().tolist()
-    gradient = dask.delayed(block_gradient, pure=True)
+    gradient = dask.delayed(_block_gradient, pure=True)
     for epoch in tqdm(range(epochs), desc="training", disable=not progress, leave=False):
-        weights = dask.delayed(params["weights"])
-        bias = dask.delayed(params["bias"])
-        parts = [gradient(xb, yb, weights, bias, n_rows)
+        shared = dask.delayed(params)
+        parts = [gradient(network, shared, xb, yb, n_rows, class_weight)
                  for xb, yb in zip(x_blocks, y_blocks, strict=True)]
         (total,) = dask.compute(_tree_sum(parts))
-        grad_w, grad_b, loss, correct = total
-        grads = {"weights": grad_w + l2 * params["weights"], "bias": grad_b}
+        grads, loss, score = total
+        for name in grads:
+            if name.startswith("W"):
+                grads[name] = grads[name] + l2 * params[name]
+        step.learning_rate = scheduled_rate(learning_rate, schedule, epoch, epochs)
         params = step.update(params, grads)
-        history.loss.append(loss / n_rows + 0.5 * l2 * float((params["weights"] ** 2).sum()))
-        history.accuracy.append(correct / n_rows)
+        penalty = 0.5 * l2 * sum(float((v ** 2).sum()) for k, v in params.items()
+                                 if k.startswith("W"))
+        history.loss.append(loss / n_rows + penalty)
+        history.accuracy.append(score / n_rows)
         if on_epoch is not None:
             on_epoch(epoch, params)
     return params, history
 
 
-def _add_parts(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(map(operator.add, a, b))
+def _block_gradient(network: Network, params: Params, X: Any, y: Any, n_total: int,
+                    class_weight: np.ndarray | None) -> tuple[Params, float, float]:
+    return network.gradient(params, X, y, n_total, class_weight)
+
+
+def _add_parts(a: tuple[Params, float, float], b: tuple[Params, float, float]
+               ) -> tuple[Params, float, float]:
+    return ({k: a[0][k] + b[0][k] for k in a[0]}, a[1] + b[1], a[2] + b[2])
 
 
 def _tree_sum(parts: list[Any]) -> Any:

@@ -10,21 +10,21 @@ from typing import Any
 import numpy as np
 
 from ..array_module import array_module
-from .softmax import logits, probabilities
+from .network import Network, Params
 
-FORMAT = "suanli-model/1"
+FORMAT = "suanli-model/2"
 
 
 @dataclass
 class Model:
-    """Softmax regression weights plus everything needed to apply them.
+    """A network's weights plus everything needed to apply them.
 
     ``feature_mean`` and ``feature_std`` standardise raw features; ``pipeline``
     records the steps that made the features, so predictions can be traced.
     """
 
-    weights: np.ndarray
-    bias: np.ndarray
+    network: Network
+    params: Params
     feature_names: list[str]
     feature_mean: np.ndarray
     feature_std: np.ndarray
@@ -32,28 +32,32 @@ class Model:
     kind: str = "softmax"
     pipeline: dict[str, Any] = field(default_factory=dict)
 
-    def predict_proba(self, X: Any) -> Any:
-        """Class probabilities for raw feature rows (NumPy or CuPy)."""
+    def outputs(self, X: Any) -> Any:
+        """Scores (classification) or predictions (regression) for raw feature rows."""
         xp = array_module(X)
         mean = xp.asarray(self.feature_mean, dtype=X.dtype)
         std = xp.asarray(self.feature_std, dtype=X.dtype)
-        standardised = (X - mean) / std
-        return probabilities(logits(standardised, xp.asarray(self.weights, dtype=X.dtype),
-                                    xp.asarray(self.bias, dtype=X.dtype)))
+        return self.network.outputs(self.params, (X - mean) / std)
 
     def predict(self, X: Any) -> Any:
-        """Class codes (indices into ``classes``) for raw feature rows."""
-        return self.predict_proba(X).argmax(axis=1)
+        """Class codes (indices into ``classes``) or predicted values for raw feature rows."""
+        scores = self.outputs(X)
+        if self.network.task == "classification":
+            return scores.argmax(axis=1)
+        return scores[:, 0] if scores.shape[1] == 1 else scores
 
     def save(self, path: str | Path) -> Path:
         """Write the model as one ``.npz`` file (arrays plus JSON metadata)."""
         target = Path(path)
-        meta = {"format": FORMAT, "kind": self.kind, "feature_names": self.feature_names,
-                "classes": self.classes, "pipeline": self.pipeline}
+        meta = {"format": FORMAT, "kind": self.kind, "task": self.network.task,
+                "layer_sizes": list(self.network.layer_sizes),
+                "feature_names": self.feature_names, "classes": self.classes,
+                "pipeline": self.pipeline}
+        arrays: dict[str, Any] = {f"param_{k}": v for k, v in self.params.items()}
+        arrays.update(feature_mean=self.feature_mean, feature_std=self.feature_std,
+                      meta=np.array(json.dumps(meta)))
         with target.open("wb") as handle:
-            np.savez(handle, weights=self.weights, bias=self.bias,
-                     feature_mean=self.feature_mean, feature_std=self.feature_std,
-                     meta=np.array(json.dumps(meta)))
+            np.savez(handle, **arrays)
         return target
 
 
@@ -62,8 +66,11 @@ def load_model(path: str | Path) -> Model:
     with np.load(Path(path), allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
         if meta.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a suanli model file (format {meta.get('format')!r})")
-        return Model(weights=data["weights"], bias=data["bias"],
+            raise ValueError(f"{path}: not a suanli model file of format {FORMAT} "
+                             f"(found {meta.get('format')!r})")
+        params = {k.removeprefix("param_"): data[k] for k in data.files
+                  if k.startswith("param_")}
+        return Model(network=Network(meta["task"], tuple(meta["layer_sizes"])), params=params,
                      feature_names=list(meta["feature_names"]),
                      feature_mean=data["feature_mean"], feature_std=data["feature_std"],
                      classes=list(meta["classes"]), kind=meta["kind"],

@@ -55,6 +55,21 @@ class Adam:
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+SCHEDULES = ("constant", "step", "cosine")
+
+
+def scheduled_rate(base: float, schedule: str, epoch: int, epochs: int, *, step_every: int = 30,
+                   step_factor: float = 0.1) -> float:
+    """Learning rate for ``epoch`` (0-based): ``constant``; ``step`` (times ``step_factor``
+    every ``step_every`` epochs); ``cosine`` (from ``base`` down to 0 over ``epochs``)."""
+    if schedule == "constant":
+        return base
+    if schedule == "step":
+        return base * step_factor ** (epoch // step_every)
+    if schedule == "cosine":
+        return 0.5 * base * (1 + float(np.cos(np.pi * epoch / max(epochs, 1))))
+    raise PipelineDefinitionError(f"train: schedule {schedule!r} is unknown; choose from "
+                                  f"{', '.join(SCHEDULES)}")
 
 
 def make_optimizer(name: str, learning_rate: float) -> SGD | Adam:

@@ -14,11 +14,16 @@ import xarray as xr
 from suanli.datasets import text_values
 
 from ..errors import PipelineDefinitionError, PipelineError
-from .data_parallel import History, fit_softmax, rebalance
+from .data_parallel import History, fit_network, rebalance
 from .features import FeatureTable, encode_labels, feature_table
 from .model import Model
+from .network import Network
+from .optimizers import SCHEDULES
 
-MODELS = ("softmax",)
+#: The models the runner trains (all classifiers today). ``linear`` regression
+#: and regression MLPs train through :func:`fit_network` directly.
+MODELS = ("softmax", "mlp")
+CLASS_WEIGHTS = (None, "balanced")
 
 
 @dataclass(frozen=True)
@@ -27,10 +32,16 @@ class TrainConfig:
 
     features: tuple[str, ...] = ("band_power", "window_stats")
     model: str = "softmax"
+    #: Hidden layer widths of an ``mlp`` (ReLU).
+    hidden: tuple[int, ...] = (32,)
     optimizer: str = "adam"
     learning_rate: float = 0.05
+    schedule: str = "constant"
     epochs: int = 200
     l2: float = 1e-4
+    #: ``balanced`` weighs each class by n_samples / (n_classes * its count), as scikit-learn.
+    class_weight: str | None = None
+    seed: int = 0
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> TrainConfig:
@@ -43,6 +54,9 @@ class TrainConfig:
         if "features" in values:
             values["features"] = tuple([values["features"]] if isinstance(values["features"], str)
                                        else values["features"])
+        if "hidden" in values:
+            values["hidden"] = tuple(int(h) for h in ([values["hidden"]] if isinstance(
+                values["hidden"], int) else values["hidden"]))
         config = cls(**values)
         config.check()
         return config
@@ -59,6 +73,19 @@ class TrainConfig:
                                           f"{self.learning_rate!r}")
         if not self.features:
             raise PipelineDefinitionError("train: name at least one feature variable")
+        if self.schedule not in SCHEDULES:
+            raise PipelineDefinitionError(f"train: schedule {self.schedule!r} is unknown; "
+                                          f"choose from {', '.join(SCHEDULES)}")
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise PipelineDefinitionError(f"train: class_weight must be null or 'balanced', "
+                                          f"got {self.class_weight!r}")
+        if self.model == "mlp" and (not self.hidden or min(self.hidden) < 1):
+            raise PipelineDefinitionError(f"train: an mlp needs hidden layer widths >= 1, got "
+                                          f"{list(self.hidden)}")
+
+    def network(self, n_features: int, n_classes: int) -> Network:
+        hidden = self.hidden if self.model == "mlp" else ()
+        return Network("classification", (n_features, *hidden, n_classes))
 
 
 @dataclass
@@ -102,12 +129,19 @@ def fit(table: FeatureTable, classes: list[str], config: TrainConfig, *, paralle
     std = np.where(std > 0, std, 1.0)
     standardised = (X - mean.astype(X.dtype)) / std.astype(X.dtype)
     X_blocks, y_blocks = rebalance(standardised, y, parallelism)
-    params, history = fit_softmax(X_blocks, y_blocks, len(classes), epochs=config.epochs,
+    network = config.network(X.shape[1], len(classes))
+    weights = None
+    if config.class_weight == "balanced":
+        counts = np.bincount(y, minlength=len(classes)).astype(float)
+        weights = np.where(counts > 0, len(y) / (len(classes) * np.maximum(counts, 1)), 0.0)
+    params, history = fit_network(network, X_blocks, y_blocks, epochs=config.epochs,
                                   learning_rate=config.learning_rate,
-                                  optimizer=config.optimizer, l2=config.l2, progress=progress)
-    model = Model(weights=params["weights"], bias=params["bias"],
-                  feature_names=table.feature_names, feature_mean=mean, feature_std=std,
-                  classes=classes, kind=config.model, pipeline=pipeline or {})
+                                  optimizer=config.optimizer, l2=config.l2,
+                                  schedule=config.schedule, seed=config.seed,
+                                  class_weight=weights, progress=progress)
+    model = Model(network=network, params=params, feature_names=table.feature_names,
+                  feature_mean=mean, feature_std=std, classes=classes, kind=config.model,
+                  pipeline=pipeline or {})
     return TrainingOutcome(model, history, int(finite.sum()), int((~finite).sum()))
 
 

@@ -58,3 +58,16 @@ def test_output_holding_another_run_exits_2(tmp_path: Path) -> None:
 def test_pipelines_list(tmp_path: Path) -> None:
     done = suanli("pipelines", "list", cwd=tmp_path)
     assert done.returncode == 0 and "sensor-faults" in done.stdout and "band_power" in done.stdout
+
+
+def test_predict_command_runs_without_a_cluster(tmp_path: Path) -> None:
+    done = suanli("run", "sensor-faults", "--dataset", SMALL, "--output", "run",
+                  "--set", "train.epochs=30", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = suanli("predict", "run/model.npz", SMALL, "--output", "p.zarr", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "2400 windows from 40 units" in done.stdout
+    assert "accuracy against the dataset's labels" in done.stdout
+    assert (tmp_path / "p.zarr").is_dir()
+    bad = suanli("predict", "run/metrics.json", SMALL, cwd=tmp_path)
+    assert bad.returncode == 2 and "error:" in bad.stderr

@@ -98,3 +98,21 @@ def test_hand_built_panel_with_split_and_datetime_time(local_cluster: cluster.Cl
     assert result.metrics["test_units"] == 5
     assert result.metrics["accuracy"] > 0.6
     assert result.manifest["dataset"]["source"] == str(path)
+
+
+def test_predict_on_raw_data_without_a_cluster_matches_the_run(
+        finished_run: pipelines.RunResult) -> None:
+    """Edge inference replays the recorded steps and gives the cluster's predictions."""
+    model = pipelines.load_model(finished_run.output / "model.npz")
+    raw = datasets.open("synthetic://telemetry?units=40&minutes=2&seed=1")
+    predictions = pipelines.predict_dataset(model, raw)
+    features = datasets.open(finished_run.output / "features.zarr").load()
+    from suanli.pipelines.training.trainer import split_tables
+
+    _, test, _ = split_tables(features, ("band_power", "window_stats"))
+    expected = np.asarray(model.classes, dtype=object)[model.predict(np.asarray(test.X))]
+    got = predictions["prediction"].sel(unit=test.units).values.ravel()
+    assert (got == expected).mean() > 0.999  # float32 summation order may flip a tie
+    test_accuracy = (got == predictions["label"].sel(unit=test.units).values.repeat(
+        predictions.sizes["window"])).mean()
+    assert test_accuracy == pytest.approx(finished_run.metrics["accuracy"], abs=0.002)

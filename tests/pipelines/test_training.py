@@ -3,36 +3,44 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification
-from sklearn.linear_model import LogisticRegression
+from sklearn.datasets import make_classification, make_regression
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.neural_network import MLPClassifier
 
 from suanli import cluster
-from suanli.pipelines.training.data_parallel import fit_softmax, rebalance
-from suanli.pipelines.training.softmax import block_gradient
+from suanli.pipelines.training.data_parallel import fit_network, rebalance
+from suanli.pipelines.training.network import Network
+from suanli.pipelines.training.optimizers import scheduled_rate
 
 
-def _loss(X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray) -> float:
-    scores = X @ W + b
-    scores -= scores.max(axis=1, keepdims=True)
-    log_p = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
-    return float(-log_p[np.arange(len(y)), y].mean())
+def _mean_loss(network: Network, params: dict[str, np.ndarray], X: np.ndarray,
+               y: np.ndarray) -> float:
+    return network.gradient(params, X, y, len(y))[1] / len(y)
 
 
-def test_gradient_matches_finite_differences() -> None:
+@pytest.mark.parametrize("network", [
+    Network("classification", (4, 3)),
+    Network("classification", (4, 6, 5, 3)),
+    Network("regression", (4, 1)),
+    Network("regression", (4, 7, 1)),
+], ids=["softmax", "mlp-classifier", "linear", "mlp-regressor"])
+def test_gradients_match_finite_differences(network: Network) -> None:
     rng = np.random.default_rng(0)
-    X, y = rng.standard_normal((50, 4)), rng.integers(0, 3, 50)
-    W, b = rng.standard_normal((4, 3)) * 0.3, rng.standard_normal(3) * 0.1
-    grad_w, grad_b, loss, _ = block_gradient(X, y, W, b, len(y))
-    assert loss / len(y) == pytest.approx(_loss(X, y, W, b))
+    X = rng.standard_normal((50, 4))
+    y = (rng.integers(0, 3, 50) if network.task == "classification"
+         else rng.standard_normal(50))
+    params = {k: v + rng.standard_normal(v.shape) * 0.3 for k, v in network.init(1).items()}
+    grads, _, _ = network.gradient(params, X, y, len(y))
     eps = 1e-6
-    for i, j in [(0, 0), (2, 1), (3, 2)]:
-        step = np.zeros_like(W)
-        step[i, j] = eps
-        numeric = (_loss(X, y, W + step, b) - _loss(X, y, W - step, b)) / (2 * eps)
-        assert grad_w[i, j] == pytest.approx(numeric, rel=1e-5, abs=1e-8)
-    step_b = np.array([0, eps, 0])
-    numeric_b = (_loss(X, y, W, b + step_b) - _loss(X, y, W, b - step_b)) / (2 * eps)
-    assert grad_b[1] == pytest.approx(numeric_b, rel=1e-5, abs=1e-8)
+    for name, value in params.items():
+        for index in [(0,) * value.ndim, tuple(s - 1 for s in value.shape)]:
+            shifted = {k: v.copy() for k, v in params.items()}
+            shifted[name][index] += eps
+            up = _mean_loss(network, shifted, X, y)
+            shifted[name][index] -= 2 * eps
+            down = _mean_loss(network, shifted, X, y)
+            assert grads[name][index] == pytest.approx((up - down) / (2 * eps), rel=1e-4,
+                                                        abs=1e-7), (name, index)
 
 
 def _problem(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -41,27 +49,80 @@ def _problem(seed: int) -> tuple[np.ndarray, np.ndarray]:
     return X.astype(np.float32), y
 
 
+def _blocks(X: np.ndarray, y: np.ndarray) -> tuple[da.Array, da.Array]:
+    return rebalance(da.from_array(X, chunks=(1000, -1)), y, 4)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_data_parallel_softmax_matches_scikit_learn(local_cluster: cluster.Cluster,
                                                      seed: int) -> None:
     X, y = _problem(seed)
     train, test = slice(0, 4500), slice(4500, None)
-    X_blocks, y_blocks = rebalance(da.from_array(X[train], chunks=(1000, -1)), y[train], 4)
-    params, history = fit_softmax(X_blocks, y_blocks, 4, epochs=300, learning_rate=0.05,
-                                  optimizer="adam")
-    ours = ((X[test] @ params["weights"] + params["bias"]).argmax(axis=1) == y[test]).mean()
+    network = Network("classification", (12, 4))
+    params, history = fit_network(network, *_blocks(X[train], y[train]), epochs=300,
+                                  learning_rate=0.05, optimizer="adam")
+    ours = (network.outputs(params, X[test]).argmax(axis=1) == y[test]).mean()
     reference = LogisticRegression(max_iter=2000).fit(X[train], y[train]).score(X[test], y[test])
     assert abs(ours - reference) <= 0.01
     assert history.loss[-1] < history.loss[0]
 
 
+def test_data_parallel_mlp_matches_scikit_learn(local_cluster: cluster.Cluster) -> None:
+    X, y = make_classification(n_samples=6000, n_features=10, n_informative=6, n_classes=3,
+                               n_clusters_per_class=2, class_sep=1.5, random_state=4)
+    X = X.astype(np.float32)
+    train, test = slice(0, 4500), slice(4500, None)
+    network = Network("classification", (10, 32, 3))
+    params, _ = fit_network(network, *_blocks(X[train], y[train]), epochs=300,
+                            learning_rate=0.01, optimizer="adam", l2=1e-4)
+    ours = (network.outputs(params, X[test]).argmax(axis=1) == y[test]).mean()
+    reference = MLPClassifier(hidden_layer_sizes=(32,), alpha=1e-4, max_iter=1000,
+                              random_state=0).fit(X[train], y[train]).score(X[test], y[test])
+    assert ours >= reference - 0.01, (ours, reference)
+
+
+def test_linear_regression_reaches_least_squares(local_cluster: cluster.Cluster) -> None:
+    X, y = make_regression(n_samples=5000, n_features=8, noise=5.0, random_state=2)
+    X = X.astype(np.float32)
+    network = Network("regression", (8, 1))
+    params, history = fit_network(network, *_blocks(X, y.astype(np.float32)), epochs=300,
+                                  learning_rate=0.1, optimizer="sgd")
+    exact = LinearRegression().fit(X, y)
+    np.testing.assert_allclose(params["W0"][:, 0], exact.coef_, rtol=2e-3, atol=0.05)
+    mse = float(np.mean((network.outputs(params, X)[:, 0] - y) ** 2))
+    assert mse <= 1.02 * float(np.mean((exact.predict(X) - y) ** 2))
+    assert history.accuracy[-1] == pytest.approx(mse, rel=0.01)  # the score is the MSE
+
+
 def test_one_block_and_many_blocks_give_the_same_model(local_cluster: cluster.Cluster) -> None:
     X, y = _problem(2)
+    network = Network("classification", (12, 8, 4))
     results = []
     for blocks in (1, 6):
         X_blocks = da.from_array(X, chunks=(-(-len(X) // blocks), -1))
         y_blocks = da.from_array(y, chunks=(X_blocks.chunks[0],))
-        params, _ = fit_softmax(X_blocks, y_blocks, 4, epochs=40, learning_rate=0.05,
-                                optimizer="sgd")
-        results.append(params["weights"])
-    np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-7)
+        params, _ = fit_network(network, X_blocks, y_blocks, epochs=40, learning_rate=0.05,
+                                optimizer="sgd", seed=3)
+        results.append(params["W0"])
+    # float32 blocks: only the order of the sums differs
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-4, atol=1e-6)
+
+
+def test_class_weights_scale_each_rows_loss() -> None:
+    network = Network("classification", (2, 2))
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    y = np.array([0, 1, 1])
+    params = network.init(0)
+    _, plain, _ = network.gradient(params, X, y, 3)
+    _, weighted, _ = network.gradient(params, X, y, 3, class_weight=np.array([2.0, 0.5]))
+    # every row has loss log(2) at zero weights
+    assert plain == pytest.approx(3 * np.log(2))
+    assert weighted == pytest.approx((2.0 + 0.5 + 0.5) * np.log(2))
+
+
+def test_learning_rate_schedules() -> None:
+    assert scheduled_rate(0.1, "constant", 50, 100) == 0.1
+    assert scheduled_rate(0.1, "step", 65, 100, step_every=30) == pytest.approx(0.001)
+    assert scheduled_rate(0.1, "cosine", 0, 100) == pytest.approx(0.1)
+    assert scheduled_rate(0.1, "cosine", 50, 100) == pytest.approx(0.05)
+    assert scheduled_rate(0.1, "cosine", 100, 100) == pytest.approx(0.0, abs=1e-12)

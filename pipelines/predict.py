@@ -1,0 +1,49 @@
+"""Edge inference: a model file applied to a dataset on one machine, no cluster.
+
+The model records the pipeline that made its features; the same steps run
+here (lazily, on Dask's local threads), then the network predicts with NumPy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from suanli import datasets
+
+from .pipeline import Pipeline
+from .training.features import feature_names, feature_table
+from .training.model import Model
+
+
+def predict_dataset(model: Model, ds: xr.Dataset) -> xr.Dataset:
+    """``prediction(unit, window)`` for every window of panel ``ds``, class names as values.
+
+    The dataset's own ``label`` (if any) is kept as ``label`` (names) for comparison.
+    """
+    pipe = Pipeline.from_mapping(model.pipeline)
+    steps = [call for call in pipe.steps if call.name != "split"]
+    features = Pipeline(pipe.name, tuple(steps)).transform(datasets.validate(ds))
+    assert pipe.train is not None
+    names = feature_names(features, pipe.train.features)
+    if names != model.feature_names:
+        raise ValueError("the pipeline recorded in the model makes different features than "
+                         "the model was trained on; was the model file edited?")
+    table = feature_table(features, pipe.train.features, None)
+    X = np.asarray(table.X.compute(scheduler="threads"))
+    codes = np.full(len(X), -1)
+    finite = np.isfinite(X).all(axis=1)
+    codes[finite] = model.predict(X[finite])
+    classes = np.array([*model.classes, ""], dtype=object)  # -1: a window with NaN features
+    shape = (features.sizes["unit"], features.sizes["window"])
+    out = xr.Dataset(
+        {"prediction": (("unit", "window"), classes[codes].reshape(shape))},
+        coords={"unit": features["unit"].values, "window": features["window"].values},
+    )
+    if "label" in features.variables:
+        label = features["label"]
+        values = np.asarray(label.values)
+        if values.dtype.kind in "iu" and "classes" in label.attrs:
+            values = np.asarray(label.attrs["classes"], dtype=object)[values]
+        out["label"] = label.dims, datasets.text_values(values).astype(object)
+    return out
