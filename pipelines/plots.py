@@ -58,11 +58,15 @@ def plot_feature_distributions(X: np.ndarray, y: np.ndarray, names: list[str],
     return _save(figure, path)
 
 
-def plot_training_curve(loss: list[float], accuracy: list[float], path: Path) -> Path:
-    """Training loss and accuracy per epoch."""
+def plot_training_curve(loss: list[float], accuracy: list[float], path: Path,
+                        validation_loss: list[float] | None = None) -> Path:
+    """Training (and validation) loss and training accuracy per epoch."""
     figure = Figure(figsize=(7, 3.2))
     left, right = figure.subplots(1, 2)
-    left.plot(range(1, len(loss) + 1), loss)
+    left.plot(range(1, len(loss) + 1), loss, label="training")
+    if validation_loss:
+        left.plot(range(1, len(validation_loss) + 1), validation_loss, label="validation")
+        left.legend()
     left.set_xlabel("epoch")
     left.set_ylabel("cross-entropy")
     left.set_yscale("log")

@@ -44,6 +44,9 @@ class RunDirectory:
         self.output.parent.mkdir(parents=True, exist_ok=True)
         self.staging = self.output.with_name(f".{self.output.name}.partial-{uuid.uuid4().hex[:8]}")
         self.staging.mkdir()
+        #: Training state, beside the output rather than in staging: a failed run
+        #: keeps it, and rerunning into the same output resumes from it.
+        self.checkpoint = self.output.with_name(f".{self.output.name}.checkpoint.npz")
 
     def path(self, relative: str) -> Path:
         """A path inside the run (in staging until committed)."""
@@ -66,6 +69,7 @@ class RunDirectory:
         if self.output.exists():  # an empty directory, checked in __init__
             self.output.rmdir()
         self.staging.rename(self.output)
+        self.checkpoint.unlink(missing_ok=True)
         return self.output
 
     def discard(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import platform
 import sys
@@ -162,13 +163,18 @@ def _train_and_evaluate(pipe: Pipeline, features: xr.Dataset, directory: RunDire
                         active: clusters.Cluster, timings: dict[str, float], progress: bool,
                         outputs: dict[str, Path], say: Callable[[str], None]) -> dict[str, Any]:
     assert pipe.train is not None
-    train_table, test_table, classes = split_tables(features, pipe.train.features)
+    train_table, test_table, classes, validation_table = split_tables(
+        features, pipe.train.features, pipe.train.validation_fraction, pipe.train.seed)
     parallelism = sum(active.client.nthreads().values())
     with _timed(timings, "training"):
         say(f"training {pipe.train.model} on {train_table.X.shape[0]} windows x "
             f"{train_table.X.shape[1]} features, {pipe.train.epochs} epochs")
         outcome = fit(train_table, classes, pipe.train, parallelism=parallelism,
-                      progress=progress, pipeline=pipe.to_mapping())
+                      progress=progress, pipeline=pipe.to_mapping(),
+                      validation=validation_table, checkpoint=directory.checkpoint)
+        if outcome.history.resumed_from is not None:
+            say(f"resumed training after epoch {outcome.history.resumed_from + 1} from "
+                f"{directory.checkpoint}")
     outputs["model"] = outcome.model.save(directory.path("model.npz"))
     with _timed(timings, "evaluation"):
         predicted, finite = predict_table(outcome.model, test_table)
@@ -180,6 +186,8 @@ def _train_and_evaluate(pipe: Pipeline, features: xr.Dataset, directory: RunDire
         dropped_nonfinite_windows=outcome.dropped_rows + int((~finite).sum()),
         final_train_loss=outcome.history.loss[-1],
         final_train_accuracy=outcome.history.accuracy[-1],
+        epochs_run=len(outcome.history.loss), best_epoch=outcome.history.best_epoch,
+        resumed_after_epoch=outcome.history.resumed_from,
     )
     with _timed(timings, "plots"):
         train_X = np.asarray(train_table.X.compute())
@@ -188,9 +196,10 @@ def _train_and_evaluate(pipe: Pipeline, features: xr.Dataset, directory: RunDire
                                    outcome.model.params["W0"],
                                    directory.path("plots/feature_distributions.png"))
         plot_training_curve(outcome.history.loss, outcome.history.accuracy,
-                            directory.path("plots/training_curve.png"))
+                            directory.path("plots/training_curve.png"),
+                            outcome.history.validation_loss)
     directory.path("training_history.json").write_text(json.dumps(
-        {"loss": outcome.history.loss, "accuracy": outcome.history.accuracy}))
+        dataclasses.asdict(outcome.history)))
     return metrics
 
 

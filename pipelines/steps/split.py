@@ -26,13 +26,21 @@ def split(ds: xr.Dataset, *, test_fraction: float = 0.25, seed: int = 0) -> xr.D
     n_units = ds.sizes["unit"]
     groups = (text_values(ds["label"].values) if "label" in ds.variables
               and ds["label"].dims == ("unit",) else np.zeros(n_units, dtype=str))
-    rng = np.random.default_rng(seed)
     assignment = np.full(n_units, "train", dtype=object)
-    for group in sorted(set(groups)):
-        members = rng.permutation(np.flatnonzero(groups == group))
-        n_test = round(test_fraction * len(members))
-        if len(members) >= 2:
-            n_test = min(max(n_test, 1), len(members) - 1)
-        assignment[members[:n_test]] = "test"
+    assignment[stratified_sample(groups, test_fraction, seed)] = "test"
     return ds.assign(split=("unit", assignment, {"long_name": "train/test assignment",
                                                  "seed": seed}))
+
+
+def stratified_sample(groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Indices of about ``fraction`` of the items of each group (at least one, never all,
+    of a group with two or more), reproducibly from ``seed``."""
+    rng = np.random.default_rng(seed)
+    chosen: list[int] = []
+    for group in sorted(set(groups.tolist())):
+        members = rng.permutation(np.flatnonzero(groups == group))
+        count = round(fraction * len(members))
+        if len(members) >= 2:
+            count = min(max(count, 1), len(members) - 1)
+        chosen.extend(members[:count].tolist())
+    return np.array(sorted(chosen), dtype=int)

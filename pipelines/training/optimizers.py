@@ -27,6 +27,14 @@ class SGD:
             out[name] = value - self.learning_rate * velocity
         return out
 
+    def state(self) -> Params:
+        """Everything needed to continue exactly (for checkpoints)."""
+        return {f"velocity/{k}": np.asarray(v) for k, v in self._velocity.items()}
+
+    def load_state(self, state: Params) -> None:
+        self._velocity = {k.split("/", 1)[1]: v for k, v in state.items()
+                          if k.startswith("velocity/")}
+
 
 @dataclass
 class Adam:
@@ -52,6 +60,18 @@ class Adam:
             v_hat = v / (1 - self.beta2 ** self._t)
             out[name] = value - self.learning_rate * m_hat / (np.sqrt(v_hat) + self.epsilon)
         return out
+
+    def state(self) -> Params:
+        """Everything needed to continue exactly (for checkpoints)."""
+        found = {f"m/{k}": np.asarray(v) for k, v in self._m.items()}
+        found.update({f"v/{k}": np.asarray(v) for k, v in self._v.items()})
+        found["t"] = np.asarray(self._t)
+        return found
+
+    def load_state(self, state: Params) -> None:
+        self._m = {k[2:]: v for k, v in state.items() if k.startswith("m/")}
+        self._v = {k[2:]: v for k, v in state.items() if k.startswith("v/")}
+        self._t = int(state["t"]) if "t" in state else 0
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dask
@@ -14,6 +17,7 @@ import xarray as xr
 from suanli.datasets import text_values
 
 from ..errors import PipelineDefinitionError, PipelineError
+from ..steps.split import stratified_sample
 from .data_parallel import History, fit_network, rebalance
 from .features import FeatureTable, encode_labels, feature_table
 from .model import Model
@@ -41,6 +45,12 @@ class TrainConfig:
     l2: float = 1e-4
     #: ``balanced`` weighs each class by n_samples / (n_classes * its count), as scikit-learn.
     class_weight: str | None = None
+    #: Rows per synchronised step; null: the whole training set (full batch).
+    batch_size: int | None = None
+    #: Share of the training units held out to pick the best epoch; 0: none.
+    validation_fraction: float = 0.0
+    #: Stop after this many epochs without a better validation loss; null: never.
+    patience: int | None = None
     seed: int = 0
 
     @classmethod
@@ -79,6 +89,16 @@ class TrainConfig:
         if self.class_weight not in CLASS_WEIGHTS:
             raise PipelineDefinitionError(f"train: class_weight must be null or 'balanced', "
                                           f"got {self.class_weight!r}")
+        if self.batch_size is not None and (not isinstance(self.batch_size, int)
+                                            or self.batch_size < 1):
+            raise PipelineDefinitionError(f"train: batch_size must be a whole number >= 1 or "
+                                          f"null, got {self.batch_size!r}")
+        if not 0 <= self.validation_fraction < 1:
+            raise PipelineDefinitionError(f"train: validation_fraction must be in [0, 1), got "
+                                          f"{self.validation_fraction!r}")
+        if self.patience is not None and not self.validation_fraction:
+            raise PipelineDefinitionError("train: patience needs a validation_fraction > 0 "
+                                          "to measure improvement on")
         if self.model == "mlp" and (not self.hidden or min(self.hidden) < 1):
             raise PipelineDefinitionError(f"train: an mlp needs hidden layer widths >= 1, got "
                                           f"{list(self.hidden)}")
@@ -96,15 +116,24 @@ class TrainingOutcome:
     dropped_rows: int
 
 
-def split_tables(ds: xr.Dataset, features: tuple[str, ...]
-                 ) -> tuple[FeatureTable, FeatureTable, list[str]]:
-    """Feature tables of the train and test units, and the class names."""
+def split_tables(ds: xr.Dataset, features: tuple[str, ...], validation_fraction: float = 0.0,
+                 seed: int = 0) -> tuple[FeatureTable, FeatureTable, list[str],
+                                         FeatureTable | None]:
+    """Feature tables of the train and test units, the class names, and the validation
+    units' table (a stratified share of the train units) when ``validation_fraction`` > 0."""
     if "label" not in ds.variables:
         raise PipelineDefinitionError("train: the dataset has no 'label' variable")
     codes, classes = encode_labels(ds["label"])
-    sides = text_values(ds["split"].values)
+    sides = text_values(ds["split"].values).astype(object)
+    wanted = ["train", "test"]
+    if validation_fraction:
+        train_units = np.flatnonzero(sides == "train")
+        groups = text_values(ds["label"].values)[train_units] if ds["label"].dims == (
+            "unit",) else np.zeros(len(train_units), dtype=str)
+        sides[train_units[stratified_sample(groups, validation_fraction, seed)]] = "validation"
+        wanted.append("validation")
     tables = []
-    for side in ("train", "test"):
+    for side in wanted:
         chosen = sides == side
         if not chosen.any():
             raise PipelineError(f"train: no units in the {side!r} split; give more units or "
@@ -114,12 +143,18 @@ def split_tables(ds: xr.Dataset, features: tuple[str, ...]
         # the store for every pass (finite check, statistics, each epoch).
         table.X = table.X.persist()
         tables.append(table)
-    return tables[0], tables[1], classes
+    return tables[0], tables[1], classes, tables[2] if validation_fraction else None
 
 
 def fit(table: FeatureTable, classes: list[str], config: TrainConfig, *, parallelism: int,
-        progress: bool = False, pipeline: dict[str, Any] | None = None) -> TrainingOutcome:
-    """Standardise the features and fit the model data-parallel."""
+        progress: bool = False, pipeline: dict[str, Any] | None = None,
+        validation: FeatureTable | None = None, checkpoint: Path | None = None
+        ) -> TrainingOutcome:
+    """Standardise the features and fit the model data-parallel.
+
+    ``validation`` rows pick the best epoch (and stop early with ``patience``);
+    ``checkpoint`` saves every epoch and resumes a run of the same problem.
+    """
     assert table.y is not None
     finite = da.isfinite(table.X).all(axis=1).compute()
     X, y = table.X[finite], table.y[finite]
@@ -134,11 +169,23 @@ def fit(table: FeatureTable, classes: list[str], config: TrainConfig, *, paralle
     if config.class_weight == "balanced":
         counts = np.bincount(y, minlength=len(classes)).astype(float)
         weights = np.where(counts > 0, len(y) / (len(classes) * np.maximum(counts, 1)), 0.0)
+    held_out = None
+    if validation is not None:
+        assert validation.y is not None
+        kept = da.isfinite(validation.X).all(axis=1).compute()
+        held_out = rebalance((validation.X[kept] - mean.astype(X.dtype)) / std.astype(X.dtype),
+                             validation.y[kept], parallelism)
+    fingerprint = hashlib.sha256(json.dumps(
+        {"pipeline": pipeline, "rows": int(X.shape[0]), "features": table.feature_names},
+        sort_keys=True, default=str).encode()).hexdigest()
     params, history = fit_network(network, X_blocks, y_blocks, epochs=config.epochs,
                                   learning_rate=config.learning_rate,
                                   optimizer=config.optimizer, l2=config.l2,
                                   schedule=config.schedule, seed=config.seed,
-                                  class_weight=weights, progress=progress)
+                                  batch_size=config.batch_size, class_weight=weights,
+                                  validation=held_out, patience=config.patience,
+                                  checkpoint=checkpoint, fingerprint=fingerprint,
+                                  progress=progress)
     model = Model(network=network, params=params, feature_names=table.feature_names,
                   feature_mean=mean, feature_std=std, classes=classes, kind=config.model,
                   pipeline=pipeline or {})

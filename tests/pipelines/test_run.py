@@ -57,7 +57,7 @@ def test_saved_model_predicts_without_a_cluster(finished_run: pipelines.RunResul
     features = datasets.open(finished_run.output / "features.zarr").load()
     from suanli.pipelines.training.trainer import split_tables
 
-    _, test, classes = split_tables(features, ("band_power", "window_stats"))
+    _, test, classes, _ = split_tables(features, ("band_power", "window_stats"))
     predicted = model.predict(np.asarray(test.X))
     assert classes == model.classes
     assert (predicted == test.y).mean() == pytest.approx(finished_run.metrics["accuracy"])
@@ -109,10 +109,41 @@ def test_predict_on_raw_data_without_a_cluster_matches_the_run(
     features = datasets.open(finished_run.output / "features.zarr").load()
     from suanli.pipelines.training.trainer import split_tables
 
-    _, test, _ = split_tables(features, ("band_power", "window_stats"))
+    _, test, _, _ = split_tables(features, ("band_power", "window_stats"))
     expected = np.asarray(model.classes, dtype=object)[model.predict(np.asarray(test.X))]
     got = predictions["prediction"].sel(unit=test.units).values.ravel()
     assert (got == expected).mean() > 0.999  # float32 summation order may flip a tie
     test_accuracy = (got == predictions["label"].sel(unit=test.units).values.repeat(
         predictions.sizes["window"])).mean()
     assert test_accuracy == pytest.approx(finished_run.metrics["accuracy"], abs=0.002)
+
+
+def test_validation_early_stopping_and_resume_through_the_runner(
+        local_cluster: cluster.Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from suanli.pipelines import runner
+
+    options = {"train__epochs": 30, "train__validation_fraction": 0.25, "train__patience": 5,
+               "train__model": "mlp", "train__hidden": [16], "train__batch_size": 1024,
+               "train__learning_rate": 0.01}
+    source = "synthetic://telemetry?units=40&minutes=1&seed=4"
+
+    def fail_after_training(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("evaluation crashed")
+
+    monkeypatch.setattr(runner, "predict_table", fail_after_training)
+    with pytest.raises(RuntimeError, match="evaluation crashed"):
+        pipelines.run("sensor-faults", source, cluster=local_cluster, output=tmp_path / "run",
+                      **options)
+    checkpoint = tmp_path / ".run.checkpoint.npz"
+    assert checkpoint.exists() and not (tmp_path / "run").exists()
+    monkeypatch.undo()
+    result = pipelines.run("sensor-faults", source, cluster=local_cluster,
+                           output=tmp_path / "run", **options)
+    metrics = result.metrics
+    assert metrics["resumed_after_epoch"] == metrics["epochs_run"] - 1
+    assert metrics["best_epoch"] is not None and metrics["epochs_run"] <= 30
+    assert metrics["accuracy"] > 0.8
+    assert not checkpoint.exists()
+    history = json.loads((result.output / "training_history.json").read_text())
+    assert len(history["validation_loss"]) == metrics["epochs_run"]
+    assert pipelines.load_model(result.output / "model.npz").network.layer_sizes[1] == 16

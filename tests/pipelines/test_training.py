@@ -126,3 +126,65 @@ def test_learning_rate_schedules() -> None:
     assert scheduled_rate(0.1, "cosine", 0, 100) == pytest.approx(0.1)
     assert scheduled_rate(0.1, "cosine", 50, 100) == pytest.approx(0.05)
     assert scheduled_rate(0.1, "cosine", 100, 100) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_mini_batches_do_not_depend_on_the_blocks(local_cluster: cluster.Cluster) -> None:
+    X, y = _problem(5)
+    network = Network("classification", (12, 6, 4))
+    results = []
+    for rows_per_block in (6000, 1000, 700):
+        X_blocks = da.from_array(X, chunks=(rows_per_block, -1))
+        y_blocks = da.from_array(y, chunks=(X_blocks.chunks[0],))
+        params, history = fit_network(network, X_blocks, y_blocks, epochs=4, batch_size=512,
+                                      learning_rate=0.05, optimizer="adam", seed=7)
+        results.append(params["W1"])
+    for other in results[1:]:
+        np.testing.assert_allclose(results[0], other, rtol=1e-4, atol=1e-6)
+    assert history.accuracy[-1] > 0.8  # 12 steps an epoch: a few epochs learn it
+
+
+def test_early_stopping_keeps_the_best_epoch(local_cluster: cluster.Cluster) -> None:
+    # few rows, many weights: an MLP that overfits, so validation loss turns up
+    X, y = make_classification(n_samples=300, n_features=20, n_informative=3, flip_y=0.2,
+                               random_state=1)
+    X = X.astype(np.float32)
+    network = Network("classification", (20, 64, 2))
+    train, held = _blocks(X[:150], y[:150]), _blocks(X[150:], y[150:])
+    params, history = fit_network(network, *train, epochs=400, learning_rate=0.02,
+                                  validation=held, patience=20)
+    assert len(history.loss) < 400
+    assert history.best_epoch is not None
+    assert len(history.validation_loss) == history.best_epoch + 21
+    best = min(history.validation_loss)
+    assert network.gradient(params, X[150:], y[150:], 150)[1] / 150 == pytest.approx(best,
+                                                                                      rel=1e-4)
+
+
+def test_resume_from_checkpoint_gives_the_uninterrupted_model(local_cluster: cluster.Cluster,
+                                                              tmp_path) -> None:  # type: ignore[no-untyped-def]
+    X, y = _problem(6)
+    network = Network("classification", (12, 8, 4))
+    blocks = _blocks(X, y)
+    options = dict(epochs=12, learning_rate=0.01, optimizer="adam", batch_size=1500, seed=2)
+    uninterrupted, _ = fit_network(network, *blocks, **options)  # type: ignore[arg-type]
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_epoch_7(epoch: int, params: dict[str, np.ndarray]) -> None:
+        if epoch == 7:
+            raise Crash
+
+    path = tmp_path / "checkpoint.npz"
+    with pytest.raises(Crash):
+        fit_network(network, *blocks, checkpoint=path, fingerprint="a",
+                    on_epoch=crash_at_epoch_7, **options)  # type: ignore[arg-type]
+    resumed, history = fit_network(network, *blocks, checkpoint=path, fingerprint="a",
+                                   **options)  # type: ignore[arg-type]
+    assert history.resumed_from == 7 and len(history.loss) == 12
+    for name in uninterrupted:
+        np.testing.assert_array_equal(resumed[name], uninterrupted[name])
+    # another problem's checkpoint is not used
+    _, fresh = fit_network(network, *blocks, checkpoint=path, fingerprint="b",
+                           **options)  # type: ignore[arg-type]
+    assert fresh.resumed_from is None
