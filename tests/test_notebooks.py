@@ -8,6 +8,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+#: Plots each notebook must show.
+MIN_IMAGES = {"01-quickstart.ipynb": 3, "02-data-parallel-training.ipynb": 1}
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
@@ -24,4 +26,4 @@ def test_notebook_executes(path: Path, tmp_path: Path, monkeypatch: pytest.Monke
     executed = client.execute()
     images = [o for cell in executed.cells for o in cell.get("outputs", [])
               if "image/png" in o.get("data", {})]
-    assert len(images) >= 3  # raw signals, band powers, confusion matrix
+    assert len(images) >= MIN_IMAGES[path.name]
