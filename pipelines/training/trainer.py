@@ -18,7 +18,7 @@ from suanli.datasets import text_values
 
 from ..errors import PipelineDefinitionError, PipelineError
 from ..steps.split import stratified_sample
-from .data_parallel import History, fit_network, rebalance
+from .data_parallel import History, fit_network, fit_network_local_steps, rebalance
 from .features import FeatureTable, encode_labels, feature_table
 from .model import Model
 from .network import Network
@@ -51,6 +51,10 @@ class TrainConfig:
     validation_fraction: float = 0.0
     #: Stop after this many epochs without a better validation loss; null: never.
     patience: int | None = None
+    #: Local SGD with model averaging (a different algorithm): each of ``epochs``
+    #: rounds, every block takes this many SGD steps of ``batch_size`` rows on its
+    #: own data, then the parameters are averaged. null: synchronous steps.
+    local_steps: int | None = None
     seed: int = 0
 
     @classmethod
@@ -99,6 +103,11 @@ class TrainConfig:
         if self.patience is not None and not self.validation_fraction:
             raise PipelineDefinitionError("train: patience needs a validation_fraction > 0 "
                                           "to measure improvement on")
+        if self.local_steps is not None and (
+                self.batch_size is None or self.validation_fraction or self.optimizer != "sgd"):
+            raise PipelineDefinitionError(
+                "train: local_steps needs a batch_size and optimizer 'sgd', and works without "
+                "validation_fraction (averaging rounds are not epochs)")
         if self.model == "mlp" and (not self.hidden or min(self.hidden) < 1):
             raise PipelineDefinitionError(f"train: an mlp needs hidden layer widths >= 1, got "
                                           f"{list(self.hidden)}")
@@ -178,6 +187,16 @@ def fit(table: FeatureTable, classes: list[str], config: TrainConfig, *, paralle
     fingerprint = hashlib.sha256(json.dumps(
         {"pipeline": pipeline, "rows": int(X.shape[0]), "features": table.feature_names},
         sort_keys=True, default=str).encode()).hexdigest()
+    if config.local_steps is not None:
+        assert config.batch_size is not None
+        params, history = fit_network_local_steps(
+            network, X_blocks, y_blocks, rounds=config.epochs, local_steps=config.local_steps,
+            batch_size=config.batch_size, learning_rate=config.learning_rate, l2=config.l2,
+            seed=config.seed, class_weight=weights, progress=progress)
+        history.accuracy = [float("nan")] * len(history.loss)
+        return TrainingOutcome(_model(network, params, table, mean, std, classes, config,
+                                      pipeline), history, int(finite.sum()),
+                               int((~finite).sum()))
     params, history = fit_network(network, X_blocks, y_blocks, epochs=config.epochs,
                                   learning_rate=config.learning_rate,
                                   optimizer=config.optimizer, l2=config.l2,
@@ -186,10 +205,16 @@ def fit(table: FeatureTable, classes: list[str], config: TrainConfig, *, paralle
                                   validation=held_out, patience=config.patience,
                                   checkpoint=checkpoint, fingerprint=fingerprint,
                                   progress=progress)
-    model = Model(network=network, params=params, feature_names=table.feature_names,
-                  feature_mean=mean, feature_std=std, classes=classes, kind=config.model,
-                  pipeline=pipeline or {})
-    return TrainingOutcome(model, history, int(finite.sum()), int((~finite).sum()))
+    return TrainingOutcome(_model(network, params, table, mean, std, classes, config, pipeline),
+                           history, int(finite.sum()), int((~finite).sum()))
+
+
+def _model(network: Network, params: dict[str, np.ndarray], table: FeatureTable,
+           mean: np.ndarray, std: np.ndarray, classes: list[str], config: TrainConfig,
+           pipeline: dict[str, Any] | None) -> Model:
+    return Model(network=network, params=params, feature_names=table.feature_names,
+                 feature_mean=mean, feature_std=std, classes=classes, kind=config.model,
+                 pipeline=pipeline or {})
 
 
 def predict_table(model: Model, table: FeatureTable) -> tuple[np.ndarray, np.ndarray]:

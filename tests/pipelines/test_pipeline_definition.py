@@ -54,3 +54,17 @@ def test_user_yaml_file(tmp_path: Path) -> None:
     bad.write_text("name: [unclosed\n")
     with pytest.raises(PipelineDefinitionError, match="not valid YAML"):
         load_pipeline(bad)
+
+
+def test_training_options_are_checked_up_front() -> None:
+    pipe = load_pipeline("sensor-faults")
+    with pytest.raises(PipelineDefinitionError, match="patience needs a validation_fraction"):
+        pipe.with_overrides({"train.patience": 5})
+    with pytest.raises(PipelineDefinitionError, match="local_steps needs a batch_size"):
+        pipe.with_overrides({"train.local_steps": 4})
+    with pytest.raises(PipelineDefinitionError, match="schedule 'linear' is unknown"):
+        pipe.with_overrides({"train.schedule": "linear"})
+    ok = pipe.with_overrides({"train.local_steps": 4, "train.batch_size": 256,
+                              "train.optimizer": "sgd", "train.model": "mlp",
+                              "train.hidden": [8, 8]})
+    assert ok.train is not None and ok.train.hidden == (8, 8)

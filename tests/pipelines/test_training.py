@@ -215,3 +215,19 @@ def test_training_survives_a_killed_worker() -> None:
     # lost blocks are recomputed from their lineage: the same batches, the same model
     for name in clean:
         np.testing.assert_allclose(survived[name], clean[name], rtol=1e-4, atol=1e-6)
+
+
+def test_local_steps_mode_learns_with_one_sync_per_round(local_cluster: cluster.Cluster
+                                                         ) -> None:
+    from suanli.pipelines.training.data_parallel import fit_network_local_steps
+
+    X, y = _problem(0)
+    train, test = slice(0, 4500), slice(4500, None)
+    network = Network("classification", (12, 4))
+    params, history = fit_network_local_steps(network, *_blocks(X[train], y[train]), rounds=20,
+                                              local_steps=10, batch_size=128,
+                                              learning_rate=0.05)
+    ours = (network.outputs(params, X[test]).argmax(axis=1) == y[test]).mean()
+    reference = LogisticRegression(max_iter=2000).fit(X[train], y[train]).score(X[test], y[test])
+    assert ours >= reference - 0.02
+    assert len(history.loss) == 20 and history.loss[-1] < history.loss[0]
