@@ -178,43 +178,34 @@ def fit(table: FeatureTable, classes: list[str], config: TrainConfig, *, paralle
     if config.class_weight == "balanced":
         counts = np.bincount(y, minlength=len(classes)).astype(float)
         weights = np.where(counts > 0, len(y) / (len(classes) * np.maximum(counts, 1)), 0.0)
-    held_out = None
-    if validation is not None:
-        assert validation.y is not None
-        kept = da.isfinite(validation.X).all(axis=1).compute()
-        held_out = rebalance((validation.X[kept] - mean.astype(X.dtype)) / std.astype(X.dtype),
-                             validation.y[kept], parallelism)
-    fingerprint = hashlib.sha256(json.dumps(
-        {"pipeline": pipeline, "rows": int(X.shape[0]), "features": table.feature_names},
-        sort_keys=True, default=str).encode()).hexdigest()
     if config.local_steps is not None:
         assert config.batch_size is not None
         params, history = fit_network_local_steps(
             network, X_blocks, y_blocks, rounds=config.epochs, local_steps=config.local_steps,
             batch_size=config.batch_size, learning_rate=config.learning_rate, l2=config.l2,
             seed=config.seed, class_weight=weights, progress=progress)
-        history.accuracy = [float("nan")] * len(history.loss)
-        return TrainingOutcome(_model(network, params, table, mean, std, classes, config,
-                                      pipeline), history, int(finite.sum()),
-                               int((~finite).sum()))
-    params, history = fit_network(network, X_blocks, y_blocks, epochs=config.epochs,
-                                  learning_rate=config.learning_rate,
-                                  optimizer=config.optimizer, l2=config.l2,
-                                  schedule=config.schedule, seed=config.seed,
-                                  batch_size=config.batch_size, class_weight=weights,
-                                  validation=held_out, patience=config.patience,
-                                  checkpoint=checkpoint, fingerprint=fingerprint,
-                                  progress=progress)
-    return TrainingOutcome(_model(network, params, table, mean, std, classes, config, pipeline),
-                           history, int(finite.sum()), int((~finite).sum()))
-
-
-def _model(network: Network, params: dict[str, np.ndarray], table: FeatureTable,
-           mean: np.ndarray, std: np.ndarray, classes: list[str], config: TrainConfig,
-           pipeline: dict[str, Any] | None) -> Model:
-    return Model(network=network, params=params, feature_names=table.feature_names,
-                 feature_mean=mean, feature_std=std, classes=classes, kind=config.model,
-                 pipeline=pipeline or {})
+        history.accuracy = [float("nan")] * len(history.loss)  # rounds report only loss
+    else:
+        held_out = None
+        if validation is not None:
+            assert validation.y is not None
+            kept = da.isfinite(validation.X).all(axis=1).compute()
+            held_out = rebalance(
+                (validation.X[kept] - mean.astype(X.dtype)) / std.astype(X.dtype),
+                validation.y[kept], parallelism)
+        fingerprint = hashlib.sha256(json.dumps(
+            {"pipeline": pipeline, "rows": int(X.shape[0]), "features": table.feature_names},
+            sort_keys=True, default=str).encode()).hexdigest()
+        params, history = fit_network(
+            network, X_blocks, y_blocks, epochs=config.epochs,
+            learning_rate=config.learning_rate, optimizer=config.optimizer, l2=config.l2,
+            schedule=config.schedule, seed=config.seed, batch_size=config.batch_size,
+            class_weight=weights, validation=held_out, patience=config.patience,
+            checkpoint=checkpoint, fingerprint=fingerprint, progress=progress)
+    model = Model(network=network, params=params, feature_names=table.feature_names,
+                  feature_mean=mean, feature_std=std, classes=classes, kind=config.model,
+                  pipeline=pipeline or {})
+    return TrainingOutcome(model, history, int(finite.sum()), int((~finite).sum()))
 
 
 def predict_table(model: Model, table: FeatureTable) -> tuple[np.ndarray, np.ndarray]:
