@@ -6,7 +6,17 @@ from typing import Any
 
 import numpy as np
 
-METRICS = ("accuracy", "macro_f1", "confusion_matrix")
+METRICS = ("accuracy", "macro_f1", "confusion_matrix", "rmse", "mae", "r2")
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """Root mean squared error, mean absolute error and R^2 (1 - SSE / SST)."""
+    truth, predicted = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    errors = predicted - truth
+    total = float(((truth - truth.mean()) ** 2).sum())
+    return {"rmse": float(np.sqrt(np.mean(errors ** 2))), "mae": float(np.mean(np.abs(errors))),
+            "r2": 1 - float((errors ** 2).sum()) / total if total > 0 else float("nan"),
+            "samples": int(truth.size)}
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:

@@ -75,3 +75,17 @@ def plot_training_curve(loss: list[float], accuracy: list[float], path: Path,
     right.set_ylabel("training accuracy")
     figure.tight_layout()
     return _save(figure, path)
+
+
+def plot_predicted_vs_true(truth: np.ndarray, predicted: np.ndarray, metrics: dict[str, Any],
+                           path: Path) -> Path:
+    """Regression: predictions against the true values of the test windows."""
+    figure = Figure(figsize=(4.5, 4.5))
+    axes = figure.add_subplot()
+    axes.scatter(truth, predicted, s=4, alpha=0.4)
+    low, high = float(np.min(truth)), float(np.max(truth))
+    axes.plot([low, high], [low, high], color="black", lw=1)
+    axes.set_xlabel("true")
+    axes.set_ylabel("predicted")
+    axes.set_title(f"RMSE {metrics['rmse']:.3g}, R^2 {metrics['r2']:.3f}")
+    return _save(figure, path)

@@ -17,7 +17,8 @@ from .training.model import Model
 
 
 def predict_dataset(model: Model, ds: xr.Dataset) -> xr.Dataset:
-    """``prediction(unit, window)`` for every window of panel ``ds``, class names as values.
+    """``prediction(unit, window)`` for every window of panel ``ds``: class names, or
+    values for a regression model.
 
     The dataset's own ``label`` (if any) is kept as ``label`` (names) for comparison.
     """
@@ -25,25 +26,31 @@ def predict_dataset(model: Model, ds: xr.Dataset) -> xr.Dataset:
     steps = [call for call in pipe.steps if call.name != "split"]
     features = Pipeline(pipe.name, tuple(steps)).transform(datasets.validate(ds))
     assert pipe.train is not None
-    names = feature_names(features, pipe.train.features)
-    if names != model.feature_names:
+    if feature_names(features, pipe.train.features) != model.feature_names:
         raise ValueError("the pipeline recorded in the model makes different features than "
                          "the model was trained on; was the model file edited?")
     table = feature_table(features, pipe.train.features, None)
     X = np.asarray(table.X.compute(scheduler="threads"))
-    codes = np.full(len(X), -1)
     finite = np.isfinite(X).all(axis=1)
-    codes[finite] = model.predict(X[finite])
-    classes = np.array([*model.classes, ""], dtype=object)  # -1: a window with NaN features
     shape = (features.sizes["unit"], features.sizes["window"])
+    values: np.ndarray
+    if model.classes:
+        codes = np.full(len(X), -1)
+        codes[finite] = model.predict(X[finite])
+        names = np.array([*model.classes, ""], dtype=object)  # -1: a window with NaN features
+        values = names[codes]
+    else:
+        values = np.full(len(X), np.nan, dtype=np.float32)
+        values[finite] = model.predict(X[finite])
     out = xr.Dataset(
-        {"prediction": (("unit", "window"), classes[codes].reshape(shape))},
+        {"prediction": (("unit", "window"), values.reshape(shape))},
         coords={"unit": features["unit"].values, "window": features["window"].values},
     )
     if "label" in features.variables:
         label = features["label"]
-        values = np.asarray(label.values)
-        if values.dtype.kind in "iu" and "classes" in label.attrs:
-            values = np.asarray(label.attrs["classes"], dtype=object)[values]
-        out["label"] = label.dims, datasets.text_values(values).astype(object)
+        truth = np.asarray(label.values)
+        if truth.dtype.kind in "iu" and "classes" in label.attrs:
+            truth = np.asarray(label.attrs["classes"], dtype=object)[truth]
+        out["label"] = label.dims, (truth if truth.dtype.kind == "f"
+                                    else datasets.text_values(truth).astype(object))
     return out

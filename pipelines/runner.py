@@ -22,9 +22,14 @@ from suanli import cluster as clusters
 from suanli import datasets
 
 from .errors import PipelineError
-from .evaluation import classification_metrics
+from .evaluation import classification_metrics, regression_metrics
 from .pipeline import Pipeline, load_pipeline
-from .plots import plot_confusion_matrix, plot_feature_distributions, plot_training_curve
+from .plots import (
+    plot_confusion_matrix,
+    plot_feature_distributions,
+    plot_predicted_vs_true,
+    plot_training_curve,
+)
 from .run_directory import RunDirectory, default_output
 from .training.trainer import fit, predict_table, split_tables
 
@@ -47,7 +52,7 @@ class RunResult:
 
     def summary(self) -> str:
         lines = [f"pipeline {self.pipeline}: done in {self.manifest['timings']['total']:.1f} s"]
-        for key in ("accuracy", "macro_f1"):
+        for key in ("accuracy", "macro_f1", "rmse", "mae", "r2"):
             if key in self.metrics:
                 lines.append(f"  {key:<9} {self.metrics[key]:.3f}")
         if "test_samples" in self.metrics:
@@ -179,22 +184,28 @@ def _train_and_evaluate(pipe: Pipeline, features: xr.Dataset, directory: RunDire
     with _timed(timings, "evaluation"):
         predicted, finite = predict_table(outcome.model, test_table)
         assert test_table.y is not None
-        metrics = classification_metrics(test_table.y[finite], predicted, classes)
+        metrics = (classification_metrics(test_table.y[finite], predicted, classes) if classes
+                   else regression_metrics(test_table.y[finite], predicted))
     metrics.update(
         test_samples=int(finite.sum()), test_units=len(test_table.units),
         train_samples=outcome.train_rows, train_units=len(train_table.units),
         dropped_nonfinite_windows=outcome.dropped_rows + int((~finite).sum()),
         final_train_loss=outcome.history.loss[-1],
-        final_train_accuracy=outcome.history.accuracy[-1],
+        **{"final_train_accuracy" if classes else "final_train_mse":
+           outcome.history.accuracy[-1]},
         epochs_run=len(outcome.history.loss), best_epoch=outcome.history.best_epoch,
         resumed_after_epoch=outcome.history.resumed_from,
     )
     with _timed(timings, "plots"):
         train_X = np.asarray(train_table.X.compute())
         assert train_table.y is not None
-        plot_feature_distributions(train_X, train_table.y, train_table.feature_names, classes,
-                                   outcome.model.params["W0"],
-                                   directory.path("plots/feature_distributions.png"))
+        if classes:
+            plot_feature_distributions(train_X, train_table.y, train_table.feature_names,
+                                       classes, outcome.model.params["W0"],
+                                       directory.path("plots/feature_distributions.png"))
+        else:
+            plot_predicted_vs_true(test_table.y[finite], predicted, metrics,
+                                   directory.path("plots/predicted_vs_true.png"))
         plot_training_curve(outcome.history.loss, outcome.history.accuracy,
                             directory.path("plots/training_curve.png"),
                             outcome.history.validation_loss)

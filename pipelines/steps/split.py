@@ -24,8 +24,10 @@ def split(ds: xr.Dataset, *, test_fraction: float = 0.25, seed: int = 0) -> xr.D
         raise PipelineDefinitionError(f"split: test_fraction must be between 0 and 1, got "
                                       f"{test_fraction}")
     n_units = ds.sizes["unit"]
-    groups = (text_values(ds["label"].values) if "label" in ds.variables
-              and ds["label"].dims == ("unit",) else np.zeros(n_units, dtype=str))
+    categorical = ("label" in ds.variables and ds["label"].dims == ("unit",)
+                   and np.asarray(ds["label"].values).dtype.kind != "f")
+    groups = (text_values(ds["label"].values) if categorical
+              else np.zeros(n_units, dtype=str))
     assignment = np.full(n_units, "train", dtype=object)
     assignment[stratified_sample(groups, test_fraction, seed)] = "test"
     return ds.assign(split=("unit", assignment, {"long_name": "train/test assignment",

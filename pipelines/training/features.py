@@ -76,9 +76,20 @@ def _checked(ds: xr.Dataset, variable: str) -> xr.DataArray:
     return array
 
 
+def label_task(label: xr.DataArray) -> str:
+    """``regression`` for a floating-point label, else ``classification``."""
+    return "regression" if np.asarray(label.values).dtype.kind == "f" else "classification"
+
+
 def encode_labels(label: xr.DataArray) -> tuple[np.ndarray, list[str]]:
-    """Integer codes and class names for ``label`` (integers with ``classes``, or strings)."""
+    """Integer codes and class names for ``label`` (integers with ``classes``, or strings);
+    a floating-point label (regression) comes back as float32 targets and no classes."""
     values = np.asarray(label.values)
+    if label_task(label) == "regression":
+        if not np.isfinite(values).all():
+            raise PipelineDefinitionError("train: a regression label must be finite for "
+                                          "every unit")
+        return values.astype(np.float32), []
     classes = label.attrs.get("classes")
     if values.dtype.kind in "iu":
         if classes is None:

@@ -21,12 +21,11 @@ from ..steps.split import stratified_sample
 from .data_parallel import History, fit_network, fit_network_local_steps, rebalance
 from .features import FeatureTable, encode_labels, feature_table
 from .model import Model
-from .network import Network
+from .network import Network, Task
 from .optimizers import SCHEDULES
 
-#: The models the runner trains (all classifiers today). ``linear`` regression
-#: and regression MLPs train through :func:`fit_network` directly.
-MODELS = ("softmax", "mlp")
+#: softmax: classification; linear: regression; mlp: either, from the label's dtype.
+MODELS = ("softmax", "linear", "mlp")
 CLASS_WEIGHTS = (None, "balanced")
 
 
@@ -112,9 +111,19 @@ class TrainConfig:
             raise PipelineDefinitionError(f"train: an mlp needs hidden layer widths >= 1, got "
                                           f"{list(self.hidden)}")
 
-    def network(self, n_features: int, n_classes: int) -> Network:
+    def network(self, n_features: int, classes: list[str]) -> Network:
+        """The network for this config; ``classes`` empty means a regression label."""
+        task: Task = "classification" if classes else "regression"
+        expected = {"softmax": "classification", "linear": "regression"}.get(self.model, task)
+        if expected != task:
+            raise PipelineError(
+                f"train: model {self.model!r} is for {expected}, but the label is "
+                f"{'categorical' if classes else 'a floating-point number'}; use "
+                f"{'softmax' if classes else 'linear'} or mlp")
+        if task == "regression" and self.class_weight is not None:
+            raise PipelineError("train: class_weight applies to classification only")
         hidden = self.hidden if self.model == "mlp" else ()
-        return Network("classification", (n_features, *hidden, n_classes))
+        return Network(task, (n_features, *hidden, max(len(classes), 1)))
 
 
 @dataclass
@@ -173,7 +182,7 @@ def fit(table: FeatureTable, classes: list[str], config: TrainConfig, *, paralle
     std = np.where(std > 0, std, 1.0)
     standardised = (X - mean.astype(X.dtype)) / std.astype(X.dtype)
     X_blocks, y_blocks = rebalance(standardised, y, parallelism)
-    network = config.network(X.shape[1], len(classes))
+    network = config.network(X.shape[1], classes)
     weights = None
     if config.class_weight == "balanced":
         counts = np.bincount(y, minlength=len(classes)).astype(float)
@@ -209,8 +218,10 @@ def fit(table: FeatureTable, classes: list[str], config: TrainConfig, *, paralle
 
 
 def predict_table(model: Model, table: FeatureTable) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted codes for the finite rows of ``table``, computed where the blocks are."""
+    """Predicted codes (or values) for the finite rows of ``table``, computed where the
+    blocks are."""
     finite = da.isfinite(table.X).all(axis=1).compute()
     X = table.X[finite]
-    predicted = X.map_blocks(model.predict, drop_axis=1, dtype=np.int64).compute()
+    dtype = np.int64 if model.network.task == "classification" else X.dtype
+    predicted = X.map_blocks(model.predict, drop_axis=1, dtype=dtype).compute()
     return np.asarray(predicted), finite

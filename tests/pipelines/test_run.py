@@ -147,3 +147,33 @@ def test_validation_early_stopping_and_resume_through_the_runner(
     history = json.loads((result.output / "training_history.json").read_text())
     assert len(history["validation_loss"]) == metrics["epochs_run"]
     assert pipelines.load_model(result.output / "model.npz").network.layer_sizes[1] == 16
+
+
+def test_regression_pipeline_with_a_linear_model(local_cluster: cluster.Cluster,
+                                                 tmp_path: Path) -> None:
+    """A floating-point label makes a regression run: linear model, RMSE/MAE/R^2."""
+    rng = np.random.default_rng(0)
+    amplitude = rng.uniform(0.5, 3.0, 40)
+    seconds = np.arange(4096) / 256
+    signal = (amplitude[:, None, None] * np.sin(2 * np.pi * 10 * seconds)[None, :, None]
+              + 0.1 * rng.standard_normal((40, 4096, 1)))
+    panel = datasets.from_arrays(signal.astype(np.float32), sample_rate=256, label=amplitude)
+    pipe = {
+        "name": "vibration-amplitude",
+        "steps": [{"window": {"size": 256}},
+                  {"window_features": {"bands": [[5, 15], [15, 128]], "stats": ["rms"]}},
+                  {"split": {"test_fraction": 0.25}}],
+        "train": {"model": "linear", "features": ["window_stats"], "epochs": 200,
+                  "optimizer": "sgd", "learning_rate": 0.1},
+    }
+    result = pipelines.run(pipe, panel, cluster=local_cluster, output=tmp_path / "run")
+    assert result.metrics["r2"] > 0.99, result.metrics
+    assert result.metrics["rmse"] < 0.1
+    assert "accuracy" not in result.metrics
+    assert (result.output / "plots/predicted_vs_true.png").exists()
+    model = pipelines.load_model(result.output / "model.npz")
+    predicted = pipelines.predict_dataset(model, panel)["prediction"].values
+    np.testing.assert_allclose(predicted.mean(axis=1), amplitude, rtol=0.05)
+    with pytest.raises(pipelines.PipelineError, match="model 'softmax' is for classification"):
+        pipelines.run({**pipe, "train": {**pipe["train"], "model": "softmax"}}, panel,
+                      cluster=local_cluster, output=tmp_path / "wrong")
