@@ -31,7 +31,7 @@ import numpy as np
 from distributed import wait
 
 from suanli import cluster
-from suanli.pipelines.training.data_parallel import fit_network
+from suanli.pipelines.training.data_parallel import fit_network, fit_network_local_steps
 from suanli.pipelines.training.network import Network
 
 FEATURES, CLASSES, BLOCK_ROWS = 45, 5, 250_000
@@ -62,8 +62,8 @@ class Tracker:
             self.reached = time.perf_counter() - self.began
 
 
-def run_suanli(X: np.ndarray, y: np.ndarray, tracker: Tracker, workers: int, passes: int
-               ) -> float:
+def run_suanli(X: np.ndarray, y: np.ndarray, tracker: Tracker, workers: int, passes: int,
+               batch_size: int = 65_536, local_steps: int | None = None) -> float:
     with cluster.start("local", workers=workers, threads_per_worker=1,
                        dashboard_address=None) as c:
         X_blocks = da.from_array(X, chunks=(BLOCK_ROWS, -1)).persist()
@@ -72,10 +72,18 @@ def run_suanli(X: np.ndarray, y: np.ndarray, tracker: Tracker, workers: int, pas
         assert c.worker_count == workers
         network = Network("classification", (FEATURES, CLASSES))
         tracker.began = time.perf_counter()
-        fit_network(network, X_blocks, y_blocks, epochs=passes, batch_size=65_536,
-                    learning_rate=0.02, optimizer="adam",
-                    on_epoch=lambda epoch, params: tracker.record(
-                        lambda Xv: network.outputs(params, Xv).argmax(axis=1)))
+        if local_steps is None:
+            fit_network(network, X_blocks, y_blocks, epochs=passes, batch_size=batch_size,
+                        learning_rate=0.02 * (batch_size / 65_536) ** 0.5, optimizer="adam",
+                        on_epoch=lambda epoch, params: tracker.record(
+                            lambda Xv: network.outputs(params, Xv).argmax(axis=1)))
+        else:
+            # a round: every block takes local_steps steps (a pass over its rows)
+            fit_network_local_steps(
+                network, X_blocks, y_blocks, rounds=passes, local_steps=local_steps,
+                batch_size=batch_size, learning_rate=0.05,
+                on_epoch=lambda epoch, params: tracker.record(
+                    lambda Xv: network.outputs(params, Xv).argmax(axis=1)))
         return time.perf_counter() - tracker.began
 
 
@@ -130,6 +138,12 @@ def main() -> None:
     for name, run in [
         ("suanli, 1 worker", lambda t: run_suanli(X, y, t, 1, args.passes)),
         (f"suanli, {cores} workers", lambda t: run_suanli(X, y, t, cores, args.passes)),
+        ("suanli, 1 worker, batch 524,288",
+         lambda t: run_suanli(X, y, t, 1, args.passes, batch_size=524_288)),
+        (f"suanli, {cores} workers, batch 524,288",
+         lambda t: run_suanli(X, y, t, cores, args.passes, batch_size=524_288)),
+        (f"suanli, {cores} workers, local steps (4 x 65,536 a round)",
+         lambda t: run_suanli(X, y, t, cores, args.passes, local_steps=4)),
         ("scikit-learn SGDClassifier.partial_fit, 1 process",
          lambda t: run_sklearn(X, y, t, args.passes)),
         (f"dask-ml Incremental(SGDClassifier), {cores} workers",

@@ -194,7 +194,8 @@ def _tree_sum(parts: list[Any]) -> Any:
 def fit_network_local_steps(network: Network, X: da.Array, y: da.Array, *, rounds: int,
                             local_steps: int, batch_size: int, learning_rate: float,
                             momentum: float = 0.9, l2: float = 0.0, seed: int = 0,
-                            class_weight: np.ndarray | None = None, progress: bool = False
+                            class_weight: np.ndarray | None = None, progress: bool = False,
+                            on_epoch: Callable[[int, Params], None] | None = None
                             ) -> tuple[Params, History]:
     """Local SGD with model averaging: a different algorithm from :func:`fit_network`.
 
@@ -219,6 +220,8 @@ def fit_network_local_steps(network: Network, X: da.Array, y: da.Array, *, round
         weighted, loss, rows = total
         params = {k: v / rows for k, v in weighted.items()}
         history.loss.append(loss / (rows * local_steps))
+        if on_epoch is not None:
+            on_epoch(round_, params)
     return params, history
 
 
