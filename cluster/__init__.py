@@ -15,7 +15,8 @@ import yaml
 
 from .errors import ClusterError, ClusterSpecError
 from .handle import Cluster
-from .kinds import kind_names, register_kind
+from .kinds import Launch, kind_definition, kind_names, register_kind
+from .preflight import version_mismatches
 from .profiles import profile_names, resolve
 from .spec import ClusterSpec, validate
 
@@ -24,12 +25,16 @@ __all__ = [
     "ClusterError",
     "ClusterSpec",
     "ClusterSpecError",
+    "Launch",
+    "connect",
     "kind_names",
+    "launch_plan",
     "plan",
     "profile_names",
     "register_kind",
     "start",
     "validate",
+    "version_mismatches",
 ]
 
 # Package defaults join Dask's config (as dask-jobqueue and dask-cuda do); the
@@ -40,6 +45,27 @@ dask.config.update_defaults(yaml.safe_load((Path(__file__).parent / "cluster.yam
 def plan(target: str | ClusterSpec | None = None, **overrides: Any) -> ClusterSpec:
     """The resolved, validated spec for a kind or profile; nothing is started."""
     return resolve(target, **overrides)
+
+
+def launch_plan(target: str | ClusterSpec | None = None, **overrides: Any) -> Launch:
+    """What starting ``target`` would launch: the Dask deployment call, its arguments
+    and rendered artefacts (job script, Kubernetes resource). Nothing is started."""
+    spec = resolve(target, **overrides)
+    launch = kind_definition(spec.kind).launch
+    if launch is None:
+        return Launch(f"{spec.kind} (a third-party kind)", spec.to_dict(),
+                      notes=("this kind does not describe its launch",))
+    return launch(spec)
+
+
+def connect(address: str, tls: dict[str, str] | None = None, insecure: bool = False,
+            **overrides: Any) -> Cluster:
+    """Join a running scheduler (the ``shared`` kind): TLS unless ``insecure``.
+
+    ``tls`` holds the PEM files ``ca_file``, ``cert`` and ``key``.
+    """
+    return start(ClusterSpec(kind="shared", address=address, tls=tls, insecure=insecure),
+                 **overrides)
 
 
 def start(target: str | ClusterSpec | None = None, **overrides: Any) -> Cluster:
@@ -53,4 +79,5 @@ def start(target: str | ClusterSpec | None = None, **overrides: Any) -> Cluster:
     **overrides
         Spec fields to change, e.g. ``workers=4``.
     """
-    return Cluster.start(resolve(target, **overrides))
+    profile = target if isinstance(target, str) and target in profile_names() else None
+    return Cluster.start(resolve(target, **overrides), profile=profile)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import os
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from . import registry
 from .errors import ClusterError
-from .kinds import starter_for
+from .kinds import kind_definition
+from .preflight import check_versions
 from .spec import ClusterSpec
 
 if TYPE_CHECKING:
@@ -25,51 +29,82 @@ class Cluster:
             print(c.dashboard_link)
     """
 
-    def __init__(self, spec: ClusterSpec, dask_cluster: DaskCluster, client: Client,
-                 startup_seconds: float) -> None:
+    def __init__(self, spec: ClusterSpec, dask_cluster: DaskCluster | None, client: Client,
+                 startup_seconds: float, record_id: str | None = None) -> None:
         self.spec = spec
+        #: The Dask deployment object; None for kinds that join a running scheduler.
         self.dask_cluster = dask_cluster
         self.client = client
         self.startup_seconds = startup_seconds
+        self.record_id = record_id
 
     @classmethod
-    def start(cls, spec: ClusterSpec) -> Cluster:
-        """Start the deployment for ``spec`` and connect a client (closed again on failure)."""
-        from distributed import Client
+    def start(cls, spec: ClusterSpec, profile: str | None = None) -> Cluster:
+        """Start the deployment for ``spec`` and connect a client.
 
+        Anything started is closed again when a later step fails (client
+        connection, version pre-flight), so a failed start leaves nothing running.
+        """
+        if spec.kind == "auto":
+            from .auto import chosen_kind
+
+            spec = dataclasses.replace(spec, kind=chosen_kind())
         began = time.perf_counter()
+        definition = kind_definition(spec.kind)
         try:
-            dask_cluster = starter_for(spec.kind)(spec)
+            started = definition.start(spec)
+        except ClusterError:
+            raise
         except Exception as error:
             raise ClusterError(f"could not start a {spec.kind!r} cluster: {error}") from error
+        dask_cluster = None if isinstance(started, str) else started
         try:
-            client = Client(dask_cluster)
-        except Exception:
-            dask_cluster.close()
+            client = _connect(spec, started)
+            try:
+                if definition.expected_workers is not None:
+                    _wait_for_workers(client, definition.expected_workers(spec), spec)
+                check_versions(client)
+            except BaseException:
+                client.close()
+                raise
+        except BaseException:
+            if dask_cluster is not None:
+                dask_cluster.close()
             raise
-        return cls(spec, dask_cluster, client, time.perf_counter() - began)
+        handle = cls(spec, dask_cluster, client, time.perf_counter() - began)
+        if dask_cluster is not None:
+            handle.record_id = registry.new_id(spec.kind)
+            registry.save(registry.ClusterRecord(
+                id=handle.record_id, kind=spec.kind, scheduler_address=handle.scheduler_address,
+                dashboard_link=handle.dashboard_link, owner_pid=os.getpid(), profile=profile))
+        return handle
 
     @property
     def dashboard_link(self) -> str | None:
         """The dashboard URL, or None when the dashboard is off."""
-        if self.spec.dashboard_address is None:
+        if self.dask_cluster is not None and self.spec.dashboard_address is None:
             return None
-        link: str = self.client.dashboard_link
+        link: str | None = self.client.dashboard_link
         return link
 
     @property
     def scheduler_address(self) -> str:
-        address: str = self.dask_cluster.scheduler_address
-        return address
+        if self.dask_cluster is not None:
+            address: str = self.dask_cluster.scheduler_address
+            return address
+        return str(self.spec.address)
 
     @property
     def worker_count(self) -> int:
         return len(self.client.scheduler_info(n_workers=-1)["workers"])
 
     def close(self) -> None:
-        """Close the client, then the cluster. Safe to call twice."""
+        """Close the client, then the cluster (a shared one is left running). Safe twice."""
         self.client.close()
-        self.dask_cluster.close()
+        if self.dask_cluster is not None:
+            self.dask_cluster.close()
+        if self.record_id is not None:
+            registry.forget(self.record_id)
 
     def __enter__(self) -> Cluster:
         return self
@@ -100,3 +135,39 @@ class Cluster:
         body = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>"
                        for k, v in rows)
         return f"<div><strong>suanli cluster</strong><table>{body}</table></div>"
+
+
+def _wait_for_workers(client: Client, count: int, spec: ClusterSpec) -> None:
+    from dask.utils import parse_timedelta
+
+    timeout = parse_timedelta(spec.startup_timeout)
+    try:
+        client.wait_for_workers(count, timeout=timeout)
+    except TimeoutError as error:
+        joined = len(client.scheduler_info(n_workers=-1)["workers"])
+        raise ClusterError(f"only {joined} of {count} workers joined the {spec.kind!r} "
+                           f"cluster within {timeout:g} s") from error
+
+
+def _connect(spec: ClusterSpec, started: DaskCluster | str) -> Client:
+    """A client for a started deployment, or for a running scheduler's address."""
+    from dask.utils import parse_timedelta
+    from distributed import Client
+
+    timeout = parse_timedelta(spec.startup_timeout)
+    if not isinstance(started, str):
+        return Client(started, timeout=timeout)
+    from .shared import security_for
+
+    try:
+        return Client(started, security=security_for(spec), timeout=timeout)
+    except Exception as error:
+        if started.startswith("tls://"):
+            hint = ("the cluster requires TLS with certificates signed by its CA: check that "
+                    "the profile's tls.ca_file, tls.cert and tls.key are the ones issued "
+                    "for this cluster")
+        else:
+            hint = ("is the scheduler running there, and does it speak plain tcp? A shared "
+                    "cluster usually requires TLS: use its tls:// address and certificates")
+        raise ClusterError(f"could not connect to the scheduler at {started}: {hint} "
+                           f"({type(error).__name__}: {error})") from error

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dask.config
+
+from .backends import flat_config, scheduler_options
+from .kinds import Launch
 
 if TYPE_CHECKING:
     from distributed import LocalCluster
@@ -27,16 +30,15 @@ def default_layout(cores: int) -> tuple[int, int]:
     return workers, threads
 
 
-def start_local(spec: ClusterSpec) -> LocalCluster:
-    """Start a LocalCluster for ``spec``; scheduler, workers and dashboard on ``spec.host``."""
-    from distributed import LocalCluster
-
-    default_workers, default_threads = default_layout(os.cpu_count() or 1)
+def local_arguments(spec: ClusterSpec) -> dict[str, Any]:
+    """LocalCluster's keyword arguments for ``spec``."""
+    cores = os.cpu_count() or 1
+    default_workers, default_threads = default_layout(cores)
     workers = spec.workers or default_workers
     threads = spec.threads_per_worker or (
-        default_threads if spec.workers is None else max(1, (os.cpu_count() or 1) // workers)
+        default_threads if spec.workers is None else max(1, cores // workers)
     )
-    kwargs: dict[str, object] = {
+    kwargs: dict[str, Any] = {
         "n_workers": workers,
         "threads_per_worker": threads,
         "memory_limit": spec.memory_limit,
@@ -46,12 +48,37 @@ def start_local(spec: ClusterSpec) -> LocalCluster:
         "dashboard_address": spec.dashboard_address,
         "processes": True,
     }
-    if spec.idle_timeout is not None:
-        kwargs["scheduler_kwargs"] = {"idle_timeout": spec.idle_timeout}
+    if scheduler_options(spec):
+        kwargs["scheduler_kwargs"] = scheduler_options(spec)
+    return kwargs
+
+
+def launch(spec: ClusterSpec) -> Launch:
+    return Launch("distributed.LocalCluster", local_arguments(spec),
+                  notes=_notes(spec))
+
+
+def _notes(spec: ClusterSpec) -> tuple[str, ...]:
+    notes = [f"scheduler, workers and dashboard listen on {spec.host} only"]
+    if spec.environment:
+        notes.append("environment is set in each worker process before it starts: "
+                     + ", ".join(sorted(spec.environment)))
+    if spec.config:
+        notes.append("Dask config given to the workers: " + ", ".join(sorted(spec.config)))
+    return tuple(notes)
+
+
+def start(spec: ClusterSpec) -> LocalCluster:
+    """Start a LocalCluster for ``spec``; scheduler, workers and dashboard on ``spec.host``."""
+    from distributed import LocalCluster
+
     # The nannies read this when created and set it before spawning each worker
     # (and each respawn), so variables read at process start, such as glibc's
     # MALLOC_*, take effect; a nanny's ``env`` is applied only after start-up.
+    # Nannies also hand the global Dask config to their workers: spec.config
+    # rides along that way.
     environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", default={}),
                **spec.environment}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-        return LocalCluster(**kwargs)
+    with dask.config.set({**flat_config(spec),
+                          "distributed.nanny.pre-spawn-environ": environ}):
+        return LocalCluster(**local_arguments(spec))

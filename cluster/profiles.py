@@ -39,6 +39,8 @@ def resolve(target: str | ClusterSpec | None = None, **overrides: Any) -> Cluste
         raise ClusterSpecError(unknown[0], overrides[unknown[0]],
                                f"a spec field: one of {', '.join(spec_fields())}")
     base.update(overrides)
+    if isinstance(base.get("hosts"), list):
+        base["hosts"] = tuple(base["hosts"])  # YAML gives lists; the spec is frozen
     return validate(ClusterSpec(**base))
 
 

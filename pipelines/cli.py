@@ -14,6 +14,7 @@ import numpy as np
 import yaml
 
 from suanli.cluster import ClusterError
+from suanli.cluster.cli import cluster_group
 from suanli.datasets import DatasetError
 
 from .errors import PipelineDefinitionError, PipelineError, RunOutputError
@@ -36,6 +37,9 @@ def _parse_assignments(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.version_option(package_name="suanli")
 def main() -> None:
     """suanli: data-parallel pipelines on Dask clusters of any kind."""
+
+
+main.add_command(cluster_group)
 
 
 @main.command("run")

@@ -14,9 +14,12 @@ SMALL_TELEMETRY = "synthetic://telemetry?units=10&minutes=2&seed=3"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _quiet_dask_config() -> Iterator[None]:
-    # Port 0: tests never fight over 8787 with each other or a user's cluster.
-    with dask.config.set({"suanli.cluster.profiles.test": {
+def _quiet_dask_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    # Port 0: tests never fight over 8787 with each other or a user's cluster;
+    # records of started clusters go to a temporary folder, not the user's.
+    state = tmp_path_factory.mktemp("cluster-state")
+    with dask.config.set({"suanli.cluster.state-directory": str(state),
+                          "suanli.cluster.profiles.test": {
             "kind": "local", "workers": 2, "threads_per_worker": 1,
             "dashboard_address": "127.0.0.1:0", "memory_limit": "2GiB"}}):
         yield

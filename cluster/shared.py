@@ -1,0 +1,46 @@
+"""The ``shared`` kind: join a scheduler that is already running, over TLS.
+
+A shared scheduler serves several people, so suanli requires TLS with mutual
+certificates unless the profile says ``insecure: true`` (plain tcp on a
+trusted network). ``suanli cluster up`` starts such a scheduler.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .kinds import Launch
+
+if TYPE_CHECKING:
+    from distributed.security import Security
+
+    from .spec import ClusterSpec
+
+
+def security_for(spec: ClusterSpec) -> Security | None:
+    """distributed's Security for the spec's TLS files (encryption required), or None."""
+    if spec.tls is None:
+        return None
+    from distributed.security import Security
+
+    return Security(tls_ca_file=spec.tls["ca_file"], tls_client_cert=spec.tls["cert"],
+                    tls_client_key=spec.tls["key"], require_encryption=True)
+
+
+def launch(spec: ClusterSpec) -> Launch:
+    arguments: dict[str, object] = {"address": spec.address, "timeout": spec.startup_timeout}
+    if spec.tls is not None:
+        arguments["security"] = {"tls_ca_file": spec.tls["ca_file"],
+                                 "tls_client_cert": spec.tls["cert"],
+                                 "tls_client_key": spec.tls["key"],
+                                 "require_encryption": True}
+    note = ("TLS with client certificates is required" if spec.tls is not None
+            else "plain tcp, allowed because the profile says insecure: true")
+    return Launch("distributed.Client", arguments,
+                  notes=("nothing is started: the client joins a running scheduler", note))
+
+
+def start(spec: ClusterSpec) -> str:
+    """The scheduler's address; :class:`~suanli.cluster.Cluster` connects to it."""
+    assert spec.address is not None  # validate() guarantees it for this kind
+    return spec.address

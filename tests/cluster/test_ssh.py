@@ -1,0 +1,128 @@
+"""The ssh kind against a real sshd on loopback: scheduler and workers on separate hosts."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from suanli import cluster, pipelines
+from suanli.cluster import ClusterError, ClusterSpecError
+
+
+pytestmark = [pytest.mark.ssh, pytest.mark.slow]
+
+DATA = "synthetic://telemetry?units=40&minutes=2&seed=1"
+FAST = {"train__epochs": 60}
+
+
+def _spec(sshd: Any, **changes: object) -> cluster.ClusterSpec:
+    fields: dict[str, object] = {
+        "kind": "ssh", "address": "127.0.0.1",
+        "hosts": ("127.0.0.2", {"address": "127.0.0.3", "workers": 2}),
+        "threads_per_worker": 1, "memory_limit": "2GiB",
+        "dashboard_address": "127.0.0.1:0", "startup_timeout": "60s",
+        "ssh": sshd.ssh_options(),
+    }
+    fields.update(changes)
+    return cluster.plan(cluster.ClusterSpec(**fields))  # type: ignore[arg-type]
+
+
+def test_ssh_cluster_has_per_host_workers_and_matches_a_local_run(
+        sshd: Any, local_cluster: cluster.Cluster, tmp_path: Path) -> None:
+    local = pipelines.run("sensor-faults", DATA, cluster=local_cluster,
+                          output=tmp_path / "local", **FAST)
+    with cluster.start(_spec(sshd)) as remote:
+        assert remote.scheduler_address.startswith("tcp://127.0.0.1:")
+        workers = remote.client.scheduler_info(n_workers=-1)["workers"]
+        hosts = sorted(w["host"] for w in workers.values())
+        assert hosts == ["127.0.0.2", "127.0.0.3", "127.0.0.3"]
+        # Everything sshd started listens on its own host's loopback address only.
+        pids = _spec_processes()
+        assert pids, "no remote dask processes found"
+        listening = {c.laddr.ip for c in psutil.net_connections("inet")
+                     if c.status == psutil.CONN_LISTEN and c.pid in pids}
+        assert listening == {"127.0.0.1", "127.0.0.2", "127.0.0.3"}, listening
+        over_ssh = pipelines.run("sensor-faults", DATA, cluster=remote,
+                                 output=tmp_path / "ssh", **FAST)
+    assert over_ssh.metrics["accuracy"] == pytest.approx(local.metrics["accuracy"], abs=1e-9)
+    assert over_ssh.metrics["macro_f1"] == pytest.approx(local.metrics["macro_f1"], abs=1e-9)
+    assert over_ssh.metrics["confusion_matrix"] == local.metrics["confusion_matrix"]
+    assert not _wait_until_gone(20), "remote processes outlived the cluster"
+
+
+def _spec_processes() -> set[int]:
+    """The processes sshd started for the cluster (distributed's dask_spec), and children."""
+    found = set()
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        if "distributed.cli.dask_spec" in " ".join(process.info["cmdline"] or []):
+            found.add(process.pid)
+            found |= {child.pid for child in process.children(recursive=True)}
+    return found
+
+
+def _wait_until_gone(seconds: float) -> set[int]:
+    deadline = time.monotonic() + seconds
+    while (left := _spec_processes()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def test_unknown_host_key_is_refused_unless_checking_is_turned_off(sshd: Any) -> None:
+    began = time.monotonic()
+    with pytest.raises(ClusterError, match="not trusted|[Hh]ost key"):
+        cluster.start(_spec(sshd, address=sshd.unknown_host, hosts=(sshd.unknown_host,)))
+    assert time.monotonic() - began < 20
+    relaxed = _spec(sshd, address=sshd.unknown_host, hosts=(sshd.unknown_host,),
+                    ssh=sshd.ssh_options(check_host_keys=False))
+    assert "NOT checked" in " ".join(cluster.launch_plan(relaxed).notes)
+    with cluster.start(relaxed) as started:
+        assert started.worker_count == 1
+
+
+def test_missing_key_file_is_named(sshd: Any, tmp_path: Path) -> None:
+    missing = tmp_path / "no_such_key"
+    with pytest.raises(ClusterSpecError, match="ssh.client_keys") as caught:
+        cluster.start(_spec(sshd, ssh=sshd.ssh_options(client_keys=[str(missing)])))
+    assert str(missing) in str(caught.value)
+
+
+def test_key_the_server_does_not_accept_is_refused(sshd: Any, tmp_path: Path) -> None:
+    import subprocess
+
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    with pytest.raises(ClusterError, match="[Pp]ermission denied|[Aa]uth"):
+        cluster.start(_spec(sshd, ssh=sshd.ssh_options(client_keys=[str(other)])))
+
+
+def test_unreachable_port_fails_within_seconds(sshd: Any) -> None:
+    began = time.monotonic()
+    with pytest.raises(ClusterError, match="could not start the ssh cluster") as caught:
+        cluster.start(_spec(sshd, ssh=sshd.ssh_options(port=sshd.free_port())))
+    assert time.monotonic() - began < 15
+    assert "refused" in str(caught.value).lower() or "connect" in str(caught.value).lower()
+
+
+def test_remote_error_is_surfaced_not_hung(sshd: Any) -> None:
+    began = time.monotonic()
+    with pytest.raises(ClusterError) as caught:
+        cluster.start(_spec(sshd, remote_python="/nonexistent/python3",
+                            startup_timeout="20s"))
+    assert time.monotonic() - began < 30
+    assert "/nonexistent/python3" in str(caught.value), str(caught.value)
+
+
+def test_gpu_hosts_get_dask_cuda_workers_in_the_plan(sshd: Any) -> None:
+    spec = _spec(sshd, hosts=("127.0.0.2", {"address": "127.0.0.3", "gpus": 2}),
+                 spill={"device_memory_limit": "0.8"})
+    workers = cluster.launch_plan(spec).arguments["workers"]
+    assert [w["worker_class"] for w in workers] == ["distributed.Nanny", "dask_cuda.CUDAWorker"]
+    gpu = workers[1]["kwargs"]
+    assert gpu["device_memory_limit"] == "0.8" and "n_workers" not in gpu
+    assert gpu["dashboard_address"] == "127.0.0.3:0"  # not every interface
+    assert workers[0]["remote_python"] is None or workers[0]["remote_python"] == sys.executable
