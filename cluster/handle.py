@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import html
 import os
@@ -100,9 +101,17 @@ class Cluster:
 
     def close(self) -> None:
         """Close the client, then the cluster (a shared one is left running). Safe twice."""
-        self.client.close()
+        # A client still trying to reconnect means the scheduler is gone (idle
+        # timeout, `suanli cluster down`); closing the deployment would then wait
+        # distributed's full connect timeout for it, so bound the wait.
+        scheduler_gone = self.client.status not in ("running", "closed")
+        self.client.close(timeout=5)
         if self.dask_cluster is not None:
-            self.dask_cluster.close()
+            if scheduler_gone:
+                with contextlib.suppress(TimeoutError, OSError):
+                    self.dask_cluster.close(timeout=5)
+            else:
+                self.dask_cluster.close()
         if self.record_id is not None:
             registry.forget(self.record_id)
 

@@ -23,6 +23,7 @@ from dask.utils import parse_timedelta
 from . import registry
 from .backends import worker_environment
 from .errors import ClusterError
+from .shared import tls_paths
 from .spec import ClusterSpec
 
 #: distributed's CLI modules: only processes running these are ever signalled.
@@ -33,8 +34,9 @@ WORKER_MODULE = "distributed.cli.dask_worker"
 def _tls_arguments(spec: ClusterSpec) -> list[str]:
     if spec.tls is None:
         return []
-    return ["--tls-ca-file", spec.tls["ca_file"], "--tls-cert", spec.tls["cert"],
-            "--tls-key", spec.tls["key"]]
+    files = tls_paths(spec)
+    return ["--tls-ca-file", files["ca_file"], "--tls-cert", files["cert"],
+            "--tls-key", files["key"]]
 
 
 def scheduler_command(spec: ClusterSpec) -> list[str]:
@@ -44,8 +46,10 @@ def scheduler_command(spec: ClusterSpec) -> list[str]:
     command = [sys.executable, "-m", SCHEDULER_MODULE, "--host", parts.hostname or "",
                "--port", str(parts.port or 8786), "--protocol", parts.scheme,
                *_tls_arguments(spec)]
+    # The scheduler serves /health and /metrics over HTTP even without the
+    # dashboard, on every interface unless given an address.
     if spec.dashboard_address is None:
-        command.append("--no-dashboard")
+        command += ["--no-dashboard", "--dashboard-address", f"{parts.hostname}:0"]
     else:
         command += ["--dashboard-address", spec.dashboard_address]
     if spec.idle_timeout is not None:
@@ -59,8 +63,9 @@ def worker_command(spec: ClusterSpec, workers: int) -> list[str]:
     host = urlsplit(spec.address if "://" in spec.address else f"tcp://{spec.address}").hostname
     command = [sys.executable, "-m", WORKER_MODULE, spec.address, "--host", host or "",
                "--nworkers", str(workers), "--nthreads", str(spec.threads_per_worker or 1),
-               # A worker's dashboard would listen on every interface.
-               "--no-dashboard", *_tls_arguments(spec)]
+               # Workers serve /health and /metrics over HTTP, on every interface
+               # unless given an address; their dashboard is off.
+               "--no-dashboard", "--dashboard-address", f"{host}:0", *_tls_arguments(spec)]
     if spec.memory_limit is not None:
         command += ["--memory-limit", str(spec.memory_limit)]
     return command
@@ -71,7 +76,7 @@ def up(spec: ClusterSpec, workers: int, profile: str | None = None) -> registry.
     if spec.kind != "shared":
         raise ClusterError(f"`suanli cluster up` starts shared clusters; this profile's kind "
                            f"is {spec.kind!r} (use `suanli run --cluster` for it)")
-    for role, path in (spec.tls or {}).items():
+    for role, path in tls_paths(spec).items():
         if not Path(path).is_file():
             raise ClusterError(f"tls.{role}: no such file {path!r} (make a set with "
                                "`suanli cluster certs DIR`)")
@@ -95,7 +100,8 @@ def up(spec: ClusterSpec, workers: int, profile: str | None = None) -> registry.
     record = registry.ClusterRecord(
         id=record_id, kind="shared", scheduler_address=spec.address or "",
         dashboard_link=_dashboard_link(logs / "scheduler.log"),
-        owner_pid=None, pids=tuple(p.pid for p in started), profile=profile, tls=spec.tls)
+        owner_pid=None, pids=tuple(p.pid for p in started), profile=profile,
+        tls=tls_paths(spec) or None)
     registry.save(record)
     return record
 

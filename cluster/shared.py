@@ -7,6 +7,7 @@ trusted network). ``suanli cluster up`` starts such a scheduler.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from .kinds import Launch
@@ -23,8 +24,14 @@ def security_for(spec: ClusterSpec) -> Security | None:
         return None
     from distributed.security import Security
 
-    return Security(tls_ca_file=spec.tls["ca_file"], tls_client_cert=spec.tls["cert"],
-                    tls_client_key=spec.tls["key"], require_encryption=True)
+    files = tls_paths(spec)
+    return Security(tls_ca_file=files["ca_file"], tls_client_cert=files["cert"],
+                    tls_client_key=files["key"], require_encryption=True)
+
+
+def tls_paths(spec: ClusterSpec) -> dict[str, str]:
+    """The spec's TLS files with ``~`` expanded."""
+    return {role: os.path.expanduser(path) for role, path in (spec.tls or {}).items()}
 
 
 def launch(spec: ClusterSpec) -> Launch:

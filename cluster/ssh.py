@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,14 +45,15 @@ def connect_options(spec: ClusterSpec) -> dict[str, Any]:
     if ssh.get("check_host_keys", True) is False:
         options["known_hosts"] = None  # asyncssh: accept any host key
     elif "known_hosts" in ssh:
-        options["known_hosts"] = str(ssh["known_hosts"])
+        options["known_hosts"] = os.path.expanduser(str(ssh["known_hosts"]))
     # else asyncssh's default: ~/.ssh/known_hosts, and an unknown host is refused
     for key in ("username", "port"):
         if key in ssh:
             options[key] = ssh[key]
     if "client_keys" in ssh:
         keys = ssh["client_keys"]
-        options["client_keys"] = [str(k) for k in ([keys] if isinstance(keys, str) else keys)]
+        options["client_keys"] = [os.path.expanduser(str(k))
+                                  for k in ([keys] if isinstance(keys, str) else keys)]
     return options
 
 

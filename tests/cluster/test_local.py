@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import os
+import time
 
 import psutil
 import pytest
 
 from suanli import cluster
-from suanli.cluster import ClusterSpec, ClusterSpecError
+from suanli.cluster import ClusterError, ClusterSpec, ClusterSpecError
 
 
 def _listening_addresses(pids: set[int]) -> list[str]:
@@ -51,12 +52,123 @@ def test_context_manager_closes_cluster() -> None:
     ("memory_limit", "lots", "a size such as"),
     ("dashboard_address", "8787", "host:port"),
     ("idle_timeout", "soon", "positive duration"),
+    ("gpus", -1, "whole number >= 0"),
+    ("environment", {"A": 1}, "string values"),
+    ("hosts[0]", {"workers": 2}, "'address'"),
+    ("hosts[0].workers", None, "whole number >= 1"),
+    ("ssh.password", None, "check_host_keys"),
+    ("spill.jit_unspill", None, "device_memory_limit"),
+    ("tls.key", None, "tls needs ca_file, cert and key"),
 ])
 def test_spec_validation_names_field_and_value(field: str, value: object, expected: str) -> None:
+    overrides: dict[str, object] = {field: value}
+    if field == "hosts[0]":
+        overrides = {"hosts": (value,)}
+    elif field == "hosts[0].workers":
+        overrides = {"hosts": ({"address": "h", "workers": 0},)}
+        value = 0
+    elif field.startswith(("ssh.", "spill.")):
+        section, key = field.split(".")
+        overrides = {section: {key: "x"}}
+        value = "x"
+    elif field == "tls.key":
+        overrides = {"tls": {"ca_file": "ca.pem", "cert": "c.pem"}}
     with pytest.raises(ClusterSpecError) as info:
-        cluster.plan("local", **{field: value})
+        cluster.plan("local", **overrides)
     message = str(info.value)
     assert field in message and repr(value) in message and expected in message
+
+
+@pytest.mark.parametrize(("kind", "overrides", "field", "expected"), [
+    ("ssh", {}, "hosts", "at least one worker host"),
+    ("shared", {}, "address", "scheduler address"),
+    ("shared", {"address": "tcp://10.0.0.5:8786"}, "address", "requires TLS"),
+    ("shared", {"address": "tls://10.0.0.5:8786"}, "tls", "requires TLS"),
+    ("local-cuda", {"gpus": 0}, "gpus", "use kind local"),
+])
+def test_kind_specific_rules(kind: str, overrides: dict[str, object], field: str,
+                             expected: str) -> None:
+    with pytest.raises(ClusterSpecError) as info:
+        cluster.plan(kind, **overrides)
+    assert info.value.field == field and expected in str(info.value)
+
+
+def test_insecure_shared_profile_is_explicit() -> None:
+    spec = cluster.plan("shared", address="tcp://10.0.0.5:8786", insecure=True)
+    assert "insecure: true" in " ".join(cluster.launch_plan(spec).notes)
+
+
+def test_idle_cluster_shuts_itself_down() -> None:
+    c = cluster.start("local", workers=1, threads_per_worker=1, dashboard_address=None,
+                      idle_timeout="1s")
+    scheduler = c.dask_cluster.scheduler  # type: ignore[union-attr]
+    try:
+        deadline = time.monotonic() + 30
+        while scheduler.status.name != "closed" and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert scheduler.status.name == "closed"
+    finally:
+        began = time.monotonic()
+        c.close()
+        assert time.monotonic() - began < 15
+
+
+def test_config_reaches_the_workers() -> None:
+    import dask.config
+
+    with cluster.start("local", workers=1, threads_per_worker=1, dashboard_address=None,
+                       config={"distributed.worker.memory.spill": 0.55,
+                               "suanli": {"marker": "from-profile"}}) as c:
+        seen = c.client.run(lambda: (dask.config.get("distributed.worker.memory.spill"),
+                                     dask.config.get("suanli.marker")))
+        assert list(seen.values()) == [(0.55, "from-profile")]
+        # Nested sections merge: the rest of the workers' distributed config is intact.
+        assert list(c.client.run(dask.config.get,
+                                 "distributed.worker.memory.target").values()) == [0.6]
+    assert dask.config.get("suanli.marker", default=None) is None
+
+
+def test_version_mismatch_is_listed(local_cluster: cluster.Cluster) -> None:
+    versions = local_cluster.client.get_versions(check=False)
+    assert cluster.version_mismatches(versions) == []
+    worker = next(iter(versions["workers"]))
+    versions["workers"][worker]["packages"]["dask"] = "2001.1.0"
+    versions["workers"][worker]["packages"]["python"] = "3.9.1.final.0"
+    lines = cluster.version_mismatches(versions)
+    assert any("dask differs" in line and "2001.1.0" in line and worker in line
+               for line in lines)
+    assert any(line.startswith("python differs") for line in lines)
+    assert not any(line.startswith("distributed") for line in lines)
+
+
+def test_auto_is_local_without_a_gpu() -> None:
+    from suanli.cluster.auto import chosen_kind
+    from suanli.cluster.gpus import visible_gpu_count
+
+    assert chosen_kind(gpu_count=0) == "local" and chosen_kind(gpu_count=2) == "local-cuda"
+    if visible_gpu_count() == 0:
+        assert "auto chose 'local'" in cluster.launch_plan("auto").notes[0]
+        with cluster.start("auto", workers=1, dashboard_address=None) as c:
+            assert c.spec.kind == "local"
+
+
+def test_local_cuda_without_a_gpu_says_so_and_suggests_local(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(ClusterError, match=r"needs an NVIDIA GPU.*'local'.*'auto'"):
+        cluster.start("local-cuda")
+
+
+def test_local_cuda_arguments() -> None:
+    plan = cluster.launch_plan("local-cuda", gpus=2, spill={"device_memory_limit": "0.7",
+                                                            "rmm_pool_size": "20GB"})
+    assert plan.call == "dask_cuda.LocalCUDACluster"
+    assert plan.arguments["CUDA_VISIBLE_DEVICES"] == [0, 1]
+    assert plan.arguments["n_workers"] == 2
+    assert plan.arguments["device_memory_limit"] == "0.7"
+    assert plan.arguments["rmm_pool_size"] == "20GB"
+    assert plan.arguments["host"] == "127.0.0.1"
+    assert "0.7" in " ".join(plan.notes)
 
 
 def test_unknown_kind_lists_known_kinds() -> None:

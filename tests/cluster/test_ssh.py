@@ -13,7 +13,6 @@ import pytest
 from suanli import cluster, pipelines
 from suanli.cluster import ClusterError, ClusterSpecError
 
-
 pytestmark = [pytest.mark.ssh, pytest.mark.slow]
 
 DATA = "synthetic://telemetry?units=40&minutes=2&seed=1"
@@ -74,7 +73,7 @@ def _wait_until_gone(seconds: float) -> set[int]:
 
 def test_unknown_host_key_is_refused_unless_checking_is_turned_off(sshd: Any) -> None:
     began = time.monotonic()
-    with pytest.raises(ClusterError, match="not trusted|[Hh]ost key"):
+    with pytest.raises(ClusterError, match=r"not trusted|[Hh]ost key"):
         cluster.start(_spec(sshd, address=sshd.unknown_host, hosts=(sshd.unknown_host,)))
     assert time.monotonic() - began < 20
     relaxed = _spec(sshd, address=sshd.unknown_host, hosts=(sshd.unknown_host,),
@@ -86,7 +85,7 @@ def test_unknown_host_key_is_refused_unless_checking_is_turned_off(sshd: Any) ->
 
 def test_missing_key_file_is_named(sshd: Any, tmp_path: Path) -> None:
     missing = tmp_path / "no_such_key"
-    with pytest.raises(ClusterSpecError, match="ssh.client_keys") as caught:
+    with pytest.raises(ClusterSpecError, match=r"ssh\.client_keys") as caught:
         cluster.start(_spec(sshd, ssh=sshd.ssh_options(client_keys=[str(missing)])))
     assert str(missing) in str(caught.value)
 
@@ -96,7 +95,7 @@ def test_key_the_server_does_not_accept_is_refused(sshd: Any, tmp_path: Path) ->
 
     other = tmp_path / "other_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
-    with pytest.raises(ClusterError, match="[Pp]ermission denied|[Aa]uth"):
+    with pytest.raises(ClusterError, match=r"[Pp]ermission denied|[Aa]uth"):
         cluster.start(_spec(sshd, ssh=sshd.ssh_options(client_keys=[str(other)])))
 
 

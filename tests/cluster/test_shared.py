@@ -1,0 +1,162 @@
+"""A shared TLS scheduler started by `suanli cluster up`, with real certificates."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dask.config
+import psutil
+import pytest
+from click.testing import CliRunner
+
+from suanli import cluster, pipelines
+from suanli.cluster import ClusterError, ClusterSpecError
+from suanli.cluster.certificates import make_certificates
+from suanli.pipelines.cli import main
+
+pytestmark = pytest.mark.slow
+
+DATA = "synthetic://telemetry?units=40&minutes=2&seed=1"
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
+    folder = tmp_path_factory.mktemp("tls")
+    made = make_certificates(folder / "team", names=("scheduler", "alice"))
+    stranger = make_certificates(folder / "other-ca", names=("mallory",))
+    return {"scheduler": made["scheduler"].as_profile(), "alice": made["alice"].as_profile(),
+            "mallory": stranger["mallory"].as_profile()}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def team(certificates: dict[str, dict[str, str]]) -> Iterator[str]:
+    """`suanli cluster up team` with two workers; yields the scheduler address."""
+    address = f"tls://127.0.0.1:{_free_port()}"
+    profile = {"kind": "shared", "address": address, "tls": certificates["scheduler"],
+               "workers": 2, "threads_per_worker": 1, "memory_limit": "2GiB",
+               "dashboard_address": "127.0.0.1:0", "startup_timeout": "30s"}
+    runner = CliRunner()
+    with dask.config.set({"suanli.cluster.profiles.team": profile}):
+        started = runner.invoke(main, ["cluster", "up", "team"])
+        assert started.exit_code == 0, started.output
+        cluster_id = re.search(r"started (\S+):", started.output).group(1)  # type: ignore[union-attr]
+        try:
+            yield address
+        finally:
+            stopped = runner.invoke(main, ["cluster", "down", cluster_id])
+            assert stopped.exit_code == 0, stopped.output
+
+
+def _shared(address: str, tls: dict[str, str] | None, **changes: object) -> cluster.ClusterSpec:
+    return cluster.ClusterSpec(kind="shared", address=address, tls=tls,
+                               startup_timeout="5s", **changes)  # type: ignore[arg-type]
+
+
+def test_client_with_the_clusters_certificates_runs_a_pipeline(
+        team: str, certificates: dict[str, dict[str, str]], local_cluster: cluster.Cluster,
+        tmp_path: Path) -> None:
+    with cluster.connect(team, tls=certificates["alice"]) as joined:
+        assert joined.worker_count == 2
+        assert joined.scheduler_address == team
+        over_tls = pipelines.run("sensor-faults", DATA, cluster=joined,
+                                 output=tmp_path / "tls", train__epochs=60)
+    local = pipelines.run("sensor-faults", DATA, cluster=local_cluster,
+                          output=tmp_path / "local", train__epochs=60)
+    assert over_tls.metrics["confusion_matrix"] == local.metrics["confusion_matrix"]
+    assert over_tls.metrics["accuracy"] == pytest.approx(local.metrics["accuracy"], abs=1e-9)
+
+
+def test_scheduler_and_workers_listen_on_loopback_only(team: str) -> None:
+    port = int(team.rsplit(":", 1)[1])
+    owners = {c.pid for c in psutil.net_connections("inet")
+              if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+    assert owners, "nothing listens on the scheduler's port"
+    families = set()
+    for pid in owners:
+        process = psutil.Process(pid)
+        families |= {pid} | {p.pid for p in process.children(recursive=True)}
+    workers = [p for p in psutil.process_iter(["pid", "cmdline"])
+               if "distributed.cli.dask_worker" in " ".join(p.info["cmdline"] or [])]
+    for worker in workers:
+        families |= {worker.pid} | {p.pid for p in worker.children(recursive=True)}
+    addresses = {c.laddr.ip for c in psutil.net_connections("inet")
+                 if c.status == psutil.CONN_LISTEN and c.pid in families}
+    assert addresses == {"127.0.0.1"}, addresses
+
+
+def test_client_without_certificates_is_told_tls_is_required(team: str) -> None:
+    with pytest.raises(ClusterSpecError, match="requires TLS"):
+        cluster.connect(team)
+
+
+def test_client_with_another_cas_certificate_is_refused(
+        team: str, certificates: dict[str, dict[str, str]]) -> None:
+    began = time.monotonic()
+    with pytest.raises(ClusterError, match="requires TLS with certificates signed by its CA"):
+        cluster.start(_shared(team, certificates["mallory"]))
+    assert time.monotonic() - began < 20
+
+
+def test_plain_tcp_is_refused(team: str) -> None:
+    plain = team.replace("tls://", "tcp://")
+    with pytest.raises(ClusterSpecError, match="requires TLS"):
+        cluster.start(_shared(plain, None))
+    # Even a profile that allows plain tcp cannot talk to a TLS-only scheduler.
+    with pytest.raises(ClusterError, match="requires TLS"):
+        cluster.start(_shared(plain, None, insecure=True))
+
+
+def test_raw_distributed_client_without_a_certificate_is_refused_by_the_server(
+        team: str, certificates: dict[str, dict[str, str]]) -> None:
+    import asyncio
+    import ssl
+
+    from distributed.comm import connect
+
+    # Trusts the cluster's CA but presents no certificate of its own: the
+    # scheduler itself (not suanli's checks) turns it away.
+    context = ssl.create_default_context(cafile=certificates["alice"]["ca_file"])
+    context.check_hostname = False
+
+    async def ask_identity() -> object:
+        comm = await connect(team, timeout=5, ssl_context=context)
+        await comm.write({"op": "identity"})
+        return await comm.read()
+
+    with pytest.raises((OSError, TimeoutError)):
+        asyncio.run(ask_identity())
+
+
+def test_cluster_list_and_down(certificates: dict[str, dict[str, str]]) -> None:
+    runner = CliRunner()
+    profile = {"kind": "shared", "address": f"tls://127.0.0.1:{_free_port()}",
+               "tls": certificates["scheduler"], "workers": 1, "dashboard_address": None,
+               "startup_timeout": "30s"}
+    with dask.config.set({"suanli.cluster.profiles.scratch": profile}):
+        started = runner.invoke(main, ["cluster", "up", "scratch", "--workers", "1"])
+        assert started.exit_code == 0, started.output
+        cluster_id = re.search(r"started (\S+):", started.output).group(1)  # type: ignore[union-attr]
+        listed = runner.invoke(main, ["cluster", "list"])
+        assert cluster_id in listed.output and profile["address"] in listed.output
+        from suanli.cluster.registry import find
+
+        record = find(cluster_id)
+        assert record is not None and len(record.pids) == 2
+        stopped = runner.invoke(main, ["cluster", "down", cluster_id])
+        assert stopped.exit_code == 0, stopped.output
+        assert all(not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+                   for pid in record.pids)
+        assert cluster_id not in runner.invoke(main, ["cluster", "list"]).output
+        unknown = runner.invoke(main, ["cluster", "down", "no-such-cluster"])
+        assert unknown.exit_code == 2 and "no running cluster" in unknown.output
