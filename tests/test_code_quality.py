@@ -43,3 +43,13 @@ def test_packages_import_without_cupy() -> None:
             "assert 'cupy' not in [m for m in sys.modules if sys.modules[m] is not None]")
     done = _run(sys.executable, "-c", code)
     assert done.returncode == 0, done.stderr
+
+
+def test_only_the_cluster_module_creates_clients() -> None:
+    """Every pipeline gets its cluster through suanli.cluster; nothing else makes a Client."""
+    import re
+
+    pattern = re.compile(r"\bClient\(")
+    offenders = [str(path.relative_to(ROOT)) for folder in ("datasets", "pipelines")
+                 for path in (ROOT / folder).rglob("*.py") if pattern.search(path.read_text())]
+    assert offenders == []
