@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -69,12 +70,20 @@ def test_client_with_the_clusters_certificates_runs_a_pipeline(
     with cluster.connect(team, tls=certificates["alice"]) as joined:
         assert joined.worker_count == 2
         assert joined.scheduler_address == team
-        over_tls = pipelines.run("sensor-faults", DATA, cluster=joined,
-                                 output=tmp_path / "tls", train__epochs=60)
+    # What a user types: the same run, switched to a shared TLS profile.
+    profile = {"kind": "shared", "address": team, "tls": certificates["alice"]}
+    with dask.config.set({"suanli.cluster.profiles.team-alice": profile}):
+        ran = CliRunner().invoke(main, ["run", "sensor-faults", "--dataset", DATA,
+                                        "--cluster", "team-alice", "--output",
+                                        str(tmp_path / "tls"), "--set", "train.epochs=60"])
+    assert ran.exit_code == 0, ran.output
+    over_tls = json.loads((tmp_path / "tls" / "metrics.json").read_text())
     local = pipelines.run("sensor-faults", DATA, cluster=local_cluster,
                           output=tmp_path / "local", train__epochs=60)
-    assert over_tls.metrics["confusion_matrix"] == local.metrics["confusion_matrix"]
-    assert over_tls.metrics["accuracy"] == pytest.approx(local.metrics["accuracy"], abs=1e-9)
+    assert over_tls["confusion_matrix"] == local.metrics["confusion_matrix"]
+    assert over_tls["accuracy"] == pytest.approx(local.metrics["accuracy"], abs=1e-9)
+    with cluster.connect(team, tls=certificates["alice"]) as joined:
+        assert joined.worker_count == 2  # the run left the shared cluster running
 
 
 def test_scheduler_and_workers_listen_on_loopback_only(team: str) -> None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import dask.config
 import psutil
 import pytest
+from click.testing import CliRunner
 
 from suanli import cluster, pipelines
 from suanli.cluster import ClusterError, ClusterSpecError
+from suanli.pipelines.cli import main
 
 pytestmark = [pytest.mark.ssh, pytest.mark.slow]
 
@@ -46,12 +50,22 @@ def test_ssh_cluster_has_per_host_workers_and_matches_a_local_run(
         listening = {c.laddr.ip for c in psutil.net_connections("inet")
                      if c.status == psutil.CONN_LISTEN and c.pid in pids}
         assert listening == {"127.0.0.1", "127.0.0.2", "127.0.0.3"}, listening
-        over_ssh = pipelines.run("sensor-faults", DATA, cluster=remote,
-                                 output=tmp_path / "ssh", **FAST)
-    assert over_ssh.metrics["accuracy"] == pytest.approx(local.metrics["accuracy"], abs=1e-9)
-    assert over_ssh.metrics["macro_f1"] == pytest.approx(local.metrics["macro_f1"], abs=1e-9)
-    assert over_ssh.metrics["confusion_matrix"] == local.metrics["confusion_matrix"]
+        assert remote.client.submit(lambda x: x + 1, 41).result() == 42
     assert not _wait_until_gone(20), "remote processes outlived the cluster"
+    # What a user types: the same run, switched to an ssh profile.
+    profile = {k: v for k, v in _spec(sshd).to_dict().items() if v is not None}
+    with dask.config.set({"suanli.cluster.profiles.lab": profile}):
+        ran = CliRunner().invoke(main, ["run", "sensor-faults", "--dataset", DATA,
+                                        "--cluster", "lab", "--output", str(tmp_path / "ssh"),
+                                        "--set", "train.epochs=60"])
+    assert ran.exit_code == 0, ran.output
+    over_ssh = json.loads((tmp_path / "ssh" / "metrics.json").read_text())
+    manifest = json.loads((tmp_path / "ssh" / "manifest.json").read_text())
+    assert manifest["cluster"]["kind"] == "ssh" and manifest["cluster"]["workers_started"] == 3
+    assert over_ssh["accuracy"] == pytest.approx(local.metrics["accuracy"], abs=1e-9)
+    assert over_ssh["macro_f1"] == pytest.approx(local.metrics["macro_f1"], abs=1e-9)
+    assert over_ssh["confusion_matrix"] == local.metrics["confusion_matrix"]
+    assert not _wait_until_gone(20), "remote processes outlived the run"
 
 
 def _spec_processes() -> set[int]:
