@@ -15,6 +15,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -120,30 +122,55 @@ def _process_classes() -> tuple[type, type]:
     from distributed.deploy import ssh
 
     class BoundedScheduler(ssh.Scheduler):
-        def __init__(self, *args: Any, startup_timeout: float, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, startup_timeout: float, launch_token: str,
+                     **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.startup_timeout = startup_timeout
+            self.launch_token = launch_token
 
         async def start(self) -> None:
-            await _bounded(super().start(), self.startup_timeout, f"scheduler on {self.address}")
+            await _bounded(self, super().start(), self.startup_timeout,
+                           f"scheduler on {self.address}")
 
     class BoundedWorker(ssh.Worker):
-        def __init__(self, *args: Any, startup_timeout: float, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, startup_timeout: float, launch_token: str,
+                     **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.startup_timeout = startup_timeout
+            self.launch_token = launch_token
 
         async def start(self) -> None:
-            await _bounded(super().start(), self.startup_timeout, f"workers on {self.address}")
+            await _bounded(self, super().start(), self.startup_timeout,
+                           f"workers on {self.address}")
 
     return BoundedScheduler, BoundedWorker
 
 
-async def _bounded(coroutine: Any, seconds: float, what: str) -> None:
+async def _bounded(process: Any, coroutine: Any, seconds: float, what: str) -> None:
     try:
         await asyncio.wait_for(coroutine, seconds)
     except TimeoutError as error:
+        # Closing the connection alone would leave a hung remote process
+        # running (no terminal, so no hang-up; OpenSSH ignores signal requests
+        # here): stop its process group by the token in its command line.
+        connection = getattr(process, "connection", None)
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.run(_stop_command(process.launch_token)), 10)
         raise TimeoutError(f"the {what} did not report an address within {seconds:g} s") \
             from error
+
+
+def _stop_command(token: str) -> str:
+    """A POSIX shell command that kills the process groups launched with ``token``."""
+    return (f"for p in $(pgrep -f 'suanli-launch={token}'); do "
+            "g=$(ps -o pgid= -p \"$p\" | tr -d ' '); "
+            "[ -n \"$g\" ] && kill -KILL -- -\"$g\"; done 2>/dev/null; true")
+
+
+def _tagged(python: str | None, token: str) -> str:
+    # An -X option Python ignores, so a hung launch can be found and stopped.
+    return f"{python or sys.executable} -X suanli-launch={token}"
 
 
 def start(spec: ClusterSpec) -> SpecCluster:
@@ -156,11 +183,14 @@ def start(spec: ClusterSpec) -> SpecCluster:
     timeout = parse_timedelta(spec.startup_timeout)
     scheduler_cls, worker_cls = _process_classes()
     connect = arguments["connect_options"]
+    token = uuid.uuid4().hex[:12]
+    bounds = {"connect_options": connect, "startup_timeout": timeout, "launch_token": token}
     scheduler = {"cls": scheduler_cls, "options": {
-        **arguments["scheduler"], "connect_options": connect, "startup_timeout": timeout}}
+        **arguments["scheduler"], **bounds,
+        "remote_python": _tagged(arguments["scheduler"]["remote_python"], token)}}
     workers = {
         f"{w['address']}-{i}": {"cls": worker_cls, "options": {
-            **w, "connect_options": connect, "startup_timeout": timeout}}
+            **w, **bounds, "remote_python": _tagged(w["remote_python"], token)}}
         for i, w in enumerate(arguments["workers"])
     }
     # The remote processes inherit this process's Dask config (distributed
@@ -188,9 +218,14 @@ def _check_files(connect: dict[str, Any]) -> None:
 
 
 def _explain(error: BaseException, output: list[str], spec: ClusterSpec) -> str:
+    # The deepest cause with something to say tells what went wrong; a
+    # cancellation or a bare timeout is only how asyncio ended the wait.
     root: BaseException = error
-    while root.__cause__ is not None or root.__context__ is not None:
-        root = root.__cause__ or root.__context__  # type: ignore[assignment]
+    current: BaseException | None = error
+    while current is not None:
+        if str(current) and not isinstance(current, asyncio.CancelledError):
+            root = current
+        current = current.__cause__ or current.__context__
     text = str(root) or type(root).__name__
     hosts = ", ".join(e["address"] for e in spec.host_entries())
     port = spec.ssh.get("port", 22)

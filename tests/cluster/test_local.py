@@ -191,3 +191,53 @@ def test_default_layout_fits_small_and_large_machines() -> None:
     assert default_layout(2) == (2, 1)
     workers, threads = default_layout(64)
     assert workers * threads == 64 and 4 <= workers <= 16
+
+
+def _my_worker_processes() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)
+            if "spawn_main" in " ".join(p.cmdline())}
+
+
+def test_a_start_that_fails_after_launch_leaves_nothing_running(
+        monkeypatch: pytest.MonkeyPatch, local_cluster: cluster.Cluster) -> None:
+    from suanli.cluster import handle, registry
+
+    before = _my_worker_processes()
+
+    def mismatch(client: object) -> None:
+        raise ClusterError("the cluster's Python packages do not match this client's")
+
+    monkeypatch.setattr(handle, "check_versions", mismatch)
+    with pytest.raises(ClusterError, match="do not match"):
+        cluster.start("local", workers=2, threads_per_worker=1, dashboard_address=None)
+    deadline = time.monotonic() + 10
+    while _my_worker_processes() - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _my_worker_processes() - before
+    assert all(r.kind != "local" or r.id == local_cluster.record_id
+               for r in registry.records())
+
+
+def test_started_clusters_are_listed_and_down_stops_them() -> None:
+    from click.testing import CliRunner
+
+    from suanli.pipelines.cli import main
+
+    runner = CliRunner()
+    c = cluster.start("local", workers=1, threads_per_worker=1, dashboard_address=None)
+    try:
+        listed = runner.invoke(main, ["cluster", "list"])
+        assert c.record_id is not None and c.record_id in listed.output
+        assert c.scheduler_address in listed.output
+        stopped = runner.invoke(main, ["cluster", "down", c.record_id])
+        assert stopped.exit_code == 0, stopped.output
+        scheduler = c.dask_cluster.scheduler  # type: ignore[union-attr]
+        deadline = time.monotonic() + 10
+        while scheduler.status.name != "closed" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert scheduler.status.name == "closed"
+    finally:
+        began = time.monotonic()
+        c.close()
+        assert time.monotonic() - began < 15
+    assert c.record_id not in runner.invoke(main, ["cluster", "list"]).output

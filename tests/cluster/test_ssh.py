@@ -128,6 +128,30 @@ def test_remote_error_is_surfaced_not_hung(sshd: Any) -> None:
                             startup_timeout="20s"))
     assert time.monotonic() - began < 30
     assert "/nonexistent/python3" in str(caught.value), str(caught.value)
+    assert not _wait_until_gone(10), "a failed start left processes behind"
+
+
+def test_hung_remote_process_times_out_and_is_stopped(sshd: Any, tmp_path: Path) -> None:
+    hang = tmp_path / "hang.sh"
+    hang.write_text("#!/bin/sh\necho 'waiting for a licence server' >&2\nsleep 120\n")
+    hang.chmod(0o755)
+    began = time.monotonic()
+    with pytest.raises(ClusterError) as caught:
+        cluster.start(_spec(sshd, remote_python=str(hang), startup_timeout="3s"))
+    assert time.monotonic() - began < 15
+    message = str(caught.value)
+    assert "did not report an address within 3 s" in message
+    assert "waiting for a licence server" in message
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _sleepers(hang):
+        time.sleep(0.2)
+    assert not _sleepers(hang), "the hung remote process was left running"
+
+
+def _sleepers(script: Path) -> list[int]:
+    return [p.pid for p in psutil.process_iter(["pid", "cmdline"])
+            if (p.info["cmdline"] or [])[:2] == ["sleep", "120"]
+            or str(script) in " ".join(p.info["cmdline"] or [])]
 
 
 def test_gpu_hosts_get_dask_cuda_workers_in_the_plan(sshd: Any) -> None:
