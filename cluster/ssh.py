@@ -163,9 +163,13 @@ async def _bounded(process: Any, coroutine: Any, seconds: float, what: str) -> N
 
 def _stop_command(token: str) -> str:
     """A POSIX shell command that kills the process groups launched with ``token``."""
-    return (f"for p in $(pgrep -f 'suanli-launch={token}'); do "
+    # "[x]yz" matches "xyz" but not itself: this command must not find itself
+    # (or its own process group) among the launches to stop.
+    pattern = f"suanli-launch=[{token[0]}]{token[1:]}"
+    return (f"me=$(ps -o pgid= -p $$ | tr -d ' '); for p in $(pgrep -f '{pattern}'); do "
             "g=$(ps -o pgid= -p \"$p\" | tr -d ' '); "
-            "[ -n \"$g\" ] && kill -KILL -- -\"$g\"; done 2>/dev/null; true")
+            "[ -n \"$g\" ] && [ \"$g\" != \"$me\" ] && kill -KILL -- -\"$g\"; "
+            "done 2>/dev/null; true")
 
 
 def _tagged(python: str | None, token: str) -> str:

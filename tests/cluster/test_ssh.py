@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -39,7 +40,8 @@ def test_ssh_cluster_has_per_host_workers_and_matches_a_local_run(
         sshd: Any, local_cluster: cluster.Cluster, tmp_path: Path) -> None:
     local = pipelines.run("sensor-faults", DATA, cluster=local_cluster,
                           output=tmp_path / "local", **FAST)
-    with cluster.start(_spec(sshd)) as remote:
+    with cluster.start(_spec(sshd, environment={"SUANLI_SITE": "lab"},
+                             config={"distributed.worker.memory.spill": 0.55})) as remote:
         assert remote.scheduler_address.startswith("tcp://127.0.0.1:")
         workers = remote.client.scheduler_info(n_workers=-1)["workers"]
         hosts = sorted(w["host"] for w in workers.values())
@@ -51,6 +53,10 @@ def test_ssh_cluster_has_per_host_workers_and_matches_a_local_run(
                      if c.status == psutil.CONN_LISTEN and c.pid in pids}
         assert listening == {"127.0.0.1", "127.0.0.2", "127.0.0.3"}, listening
         assert remote.client.submit(lambda x: x + 1, 41).result() == 42
+        # The profile's environment and Dask config reach the remote workers.
+        seen = remote.client.run(lambda: (os.environ.get("SUANLI_SITE"),
+                                          dask.config.get("distributed.worker.memory.spill")))
+        assert set(seen.values()) == {("lab", 0.55)}, seen
     assert not _wait_until_gone(20), "remote processes outlived the cluster"
     # What a user types: the same run, switched to an ssh profile.
     profile = {k: v for k, v in _spec(sshd).to_dict().items() if v is not None}
@@ -142,10 +148,11 @@ def test_hung_remote_process_times_out_and_is_stopped(sshd: Any, tmp_path: Path)
     message = str(caught.value)
     assert "did not report an address within 3 s" in message
     assert "waiting for a licence server" in message
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20
     while time.monotonic() < deadline and _sleepers(hang):
         time.sleep(0.2)
-    assert not _sleepers(hang), "the hung remote process was left running"
+    left = [" ".join(psutil.Process(p).cmdline())[:200] for p in _sleepers(hang)]
+    assert not left, f"the hung remote process was left running: {left}"
 
 
 def _sleepers(script: Path) -> list[int]:
