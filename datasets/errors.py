@@ -20,4 +20,14 @@ class DatasetError(Exception):
         where = [f"{name} {value!r}" for name, value in
                  (("path", path), ("variable", variable), ("column", column), ("chunk", chunk))
                  if value is not None]
+        self.message = message
         super().__init__(f"{message} ({', '.join(where)})" if where else message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Raised inside tasks on workers: it must survive pickling whole.
+        return (_rebuild, (self.message, self.path, self.variable, self.column, self.chunk))
+
+
+def _rebuild(message: str, path: str | None, variable: str | None, column: str | None,
+             chunk: tuple[int, ...] | None) -> DatasetError:
+    return DatasetError(message, path=path, variable=variable, column=column, chunk=chunk)

@@ -1,39 +1,129 @@
-"""Reading Zarr stores, and writing them atomically.
+"""Reading Zarr stores with chunk checks, and writing them atomically with a manifest.
 
-A write goes to a hidden sibling directory and is moved into place only when
-complete, so a failed or killed write never leaves a readable partial store
-and never touches the previous good one.
+A write goes to a hidden sibling directory, gets a checksum on every chunk
+(Zarr's crc32c codec) and a manifest of every file, and is moved into place
+only when complete: a failed or killed write never leaves a readable partial
+store and never touches the previous good one.
+
+Reads go through :class:`CheckedChunks`, so a chunk that cannot be decoded
+(truncated, bit-flipped) or that the manifest lists but is gone raises a
+DatasetError naming the store, the variable and the chunk, instead of a codec
+traceback or, worse, silent fill values.
 """
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import uuid
+import warnings
 from pathlib import Path
+from typing import Any
 
+import dask.array as da
 import numpy as np
 import xarray as xr
 
 from .compute import compute
 from .errors import DatasetError
+from .manifest import MANIFEST, read_manifest, write_manifest, zarr_location
 
 
 def open_zarr(path: str | Path) -> xr.Dataset:
-    """Open a Zarr store (v2 or v3) lazily, wrapping low-level errors in DatasetError."""
+    """Open a Zarr store (v2 or v3) lazily, every chunk read checked."""
     store = Path(path)
+    recover_interrupted_swap(store)
     if not store.exists():
         raise DatasetError("no such Zarr store", path=str(path))
     # Zarr v3 stores have no consolidated metadata unless written with it.
     consolidated = None if (store / ".zmetadata").exists() else False
-    try:
-        return xr.open_zarr(store, consolidated=consolidated, chunks={})
-    except Exception as error:
-        raise DatasetError(f"cannot open as Zarr: {error}", path=str(path)) from error
+    with warnings.catch_warnings():
+        # Zarr notes that our manifest file is not part of its hierarchy: true.
+        warnings.filterwarnings("ignore", message=f".*{MANIFEST}.*")
+        try:
+            ds = xr.open_zarr(store, consolidated=consolidated, chunks={})
+            manifest = read_manifest(store)
+            return _checked(ds, store, manifest)
+        except DatasetError:
+            raise
+        except Exception as error:
+            raise DatasetError(f"cannot open as Zarr: {error}", path=str(path)) from error
+
+
+def _checked(ds: xr.Dataset, store: Path, manifest: dict[str, Any] | None) -> xr.Dataset:
+    import zarr
+
+    group = zarr.open_group(store, mode="r")
+    chunk_files: dict[str, set[str]] = {}
+    if manifest is not None:
+        for name in manifest["files"]:
+            variable, chunk = zarr_location(name)
+            if variable is not None and chunk is not None:
+                chunk_files.setdefault(variable, set()).add(name)
+    replaced = {}
+    for name, variable in ds.data_vars.items():
+        encoding = variable.encoding
+        plain = (variable.dtype.kind in "fiub" and "scale_factor" not in encoding
+                 and "add_offset" not in encoding and "units" not in encoding
+                 and variable.ndim > 0)
+        if not plain:
+            continue  # small or CF-encoded variables: xarray's own reader
+        array = group[str(name)]
+        expected = chunk_files.get(str(name)) if manifest is not None else None
+        checked = CheckedChunks(array, str(store), str(name), expected)
+        data = da.from_array(checked, chunks=variable.data.chunks, lock=False,
+                             name=f"zarr-checked-{uuid.uuid4().hex[:8]}-{name}",
+                             meta=np.empty((0,) * variable.ndim, dtype=variable.dtype))
+        replaced[name] = variable.copy(data=data)
+    return ds.assign(replaced) if replaced else ds
+
+
+class CheckedChunks:
+    """A Zarr array whose reads name the store, variable and chunk when they fail."""
+
+    def __init__(self, array: Any, store: str, variable: str,
+                 expected: set[str] | None) -> None:
+        self.array = array
+        self.store = store
+        self.variable = variable
+        self.expected = expected
+        self.shape = tuple(array.shape)
+        self.dtype = array.dtype
+        self.ndim = len(self.shape)
+        self.chunk_shape = tuple(array.chunks)
+
+    def _chunks_of(self, key: tuple[slice, ...]) -> list[tuple[int, ...]]:
+        ranges = []
+        for axis, part in enumerate(key):
+            start, stop, _ = part.indices(self.shape[axis])
+            size = self.chunk_shape[axis]
+            ranges.append(range(start // size, max(start, stop - 1) // size + 1))
+        return list(itertools.product(*ranges))
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        key = tuple(key) + (slice(None),) * (self.ndim - len(tuple(key)))
+        chunks = self._chunks_of(key)
+        if self.expected is not None:
+            for chunk in chunks:
+                name = f"{self.variable}/{self.array.metadata.encode_chunk_key(chunk)}"
+                if name not in self.expected or not (Path(self.store) / name).exists():
+                    raise DatasetError(
+                        "a chunk the store's manifest lists is missing (it would read as "
+                        "fill values); rewrite the output or restore the file",
+                        path=self.store, variable=self.variable, chunk=chunk)
+        try:
+            return np.asarray(self.array[key])
+        except Exception as error:
+            raise DatasetError(
+                f"cannot read the chunk ({type(error).__name__}: {error}); the file may be "
+                "truncated or corrupted: run datasets.verify on the store",
+                path=self.store, variable=self.variable,
+                chunk=chunks[0] if len(chunks) == 1 else None) from error
 
 
 def write_zarr(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
                progress: bool = False) -> Path:
-    """Write ``ds`` to ``path`` as a Zarr v3 store, atomically.
+    """Write ``ds`` to ``path`` as a Zarr v3 store, atomically, with a manifest.
 
     Parameters
     ----------
@@ -43,18 +133,35 @@ def write_zarr(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
         Show a progress bar while the chunks are computed and written.
     """
     target = Path(path)
+    recover_interrupted_swap(target)
     if target.exists() and not overwrite:
         raise DatasetError("output exists; pass overwrite=True to replace it", path=str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.writing-{uuid.uuid4().hex[:8]}")
     try:
-        delayed = _zarr_ready(ds).to_zarr(staging, mode="w-", compute=False, consolidated=False,
-                                          zarr_format=3)
+        ready = _zarr_ready(ds)
+        # Every chunk is written, even one that is all fill value, so a chunk
+        # that is absent later is known to be lost rather than empty.
+        delayed = ready.to_zarr(staging, mode="w-", compute=False, consolidated=False,
+                                zarr_format=3, write_empty_chunks=True,
+                                encoding=_checksummed(ready))
         compute(delayed, progress=progress)
-        _swap_into_place(staging, target)
+        write_manifest(staging, "zarr")
+        swap_into_place(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _checksummed(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+    """Encoding that adds a crc32c checksum to every chunk of numeric variables."""
+    from zarr.codecs import Crc32cCodec, ZstdCodec
+
+    encoding = {}
+    for name, variable in ds.variables.items():
+        if variable.dtype.kind in "fiub":
+            encoding[str(name)] = {"compressors": (ZstdCodec(level=1), Crc32cCodec())}
+    return encoding
 
 
 def _zarr_ready(ds: xr.Dataset) -> xr.Dataset:
@@ -64,15 +171,25 @@ def _zarr_ready(ds: xr.Dataset) -> xr.Dataset:
         if variable.dtype.kind == "U":
             out[name] = variable.astype(object)
     for variable in out.variables.values():
-        variable.encoding.pop("chunks", None)
-        variable.encoding.pop("preferred_chunks", None)
+        for key in ("chunks", "preferred_chunks", "compressors", "compressor", "filters",
+                    "serializer"):
+            variable.encoding.pop(key, None)
         if variable.dtype == np.dtype(object):
             variable.encoding.pop("dtype", None)
     return out
 
 
-def _swap_into_place(staging: Path, target: Path) -> None:
-    """Move a complete ``staging`` store to ``target``, keeping the old one until then."""
+def recover_interrupted_swap(target: Path) -> None:
+    """Put back the previous output if a swap was killed between its two renames."""
+    if target.exists():
+        return
+    retired = sorted(target.parent.glob(f".{target.name}.replaced-*"))
+    if retired:
+        retired[-1].rename(target)
+
+
+def swap_into_place(staging: Path, target: Path) -> None:
+    """Move a complete ``staging`` output to ``target``, keeping the old one until then."""
     if not target.exists():
         staging.rename(target)
         return
