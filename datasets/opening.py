@@ -3,28 +3,71 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import xarray as xr
 
+from .catalog import catalog_entry
 from .errors import DatasetError
 from .generators import open_synthetic
+from .netcdf import NETCDF_SUFFIXES, open_netcdf
+from .sources import Source, format_of
+from .tables import CSV_SUFFIXES, PARQUET_SUFFIXES, open_tables
 from .zarr_store import open_zarr
 
-SUPPORTED = "synthetic://SCENARIO?..., a Zarr store (*.zarr)"
+SUPPORTED = ("synthetic://SCENARIO?..., a catalog name, Zarr (*.zarr), NetCDF/HDF5 (*.nc, "
+             "*.h5), Parquet (*.parquet) or CSV (*.csv, *.csv.gz): a file, folder or glob, "
+             "local or on object storage (s3://...)")
 
 
-def open(uri: str | Path) -> xr.Dataset:
+def open(uri: str | Path, *, storage_options: dict[str, Any] | None = None,
+         format: str | None = None, **mapping: Any) -> xr.Dataset:
     """Open ``uri`` lazily as an xarray Dataset.
+
+    ``mapping`` (``unit=``, ``time=``, ``channels=``, ``label=``, ``layout=``,
+    ``sample_rate=``) says how a table's columns map to the panel; gridded
+    data (Zarr, NetCDF) opens as it is.
 
     >>> ds = open("synthetic://telemetry?units=10&minutes=5&seed=0")   # doctest: +SKIP
     >>> ds = open("plant.zarr")                                          # doctest: +SKIP
+    >>> ds = open("s3://bucket/exports/*.csv.gz", unit="machine")       # doctest: +SKIP
     """
     text = str(uri)
     if text.startswith("synthetic://"):
         return open_synthetic(text)
-    path = Path(text)
-    if path.suffix == ".zarr" or (path / "zarr.json").exists() or (path / ".zgroup").exists():
-        return open_zarr(path)
-    if not path.exists():
-        raise DatasetError(f"no such dataset; expected {SUPPORTED}", path=text)
-    raise DatasetError(f"unsupported dataset format; expected {SUPPORTED}", path=text)
+    entry = catalog_entry(text)
+    if entry is not None:
+        return open(entry.pop("uri"), **{**entry, **mapping,
+                                         **({"storage_options": storage_options}
+                                            if storage_options else {})})
+    source = Source(text, storage_options or {})
+    kind = format or format_of(text)
+    if kind is None and source.exists() and source.isdir():
+        if source.fs.exists(f"{source.path}/zarr.json") or \
+                source.fs.exists(f"{source.path}/.zgroup"):
+            kind = "zarr"
+        else:
+            kind = _folder_format(source)
+    if kind is None:
+        if not source.exists() and not any(c in text for c in "*?["):
+            raise DatasetError(f"no such dataset; expected {SUPPORTED}", path=text)
+        raise DatasetError(f"unsupported dataset format; expected {SUPPORTED}", path=text)
+    if kind == "zarr":
+        if source.is_local:
+            return open_zarr(Path(source.path))
+        try:
+            return xr.open_zarr(source.fs.get_mapper(source.path), chunks={})
+        except Exception as error:
+            raise DatasetError(f"cannot open as Zarr: {error}", path=text) from error
+    if kind == "netcdf":
+        return open_netcdf(source, source.files(NETCDF_SUFFIXES))
+    suffixes = PARQUET_SUFFIXES if kind == "parquet" else CSV_SUFFIXES
+    return open_tables(source, source.files(suffixes), kind, **mapping)
+
+
+def _folder_format(source: Source) -> str | None:
+    kinds = {format_of(p) for p in source.fs.find(source.path)} - {None}
+    if len(kinds) > 1:
+        raise DatasetError(f"the folder mixes formats ({', '.join(sorted(kinds))}); name a "
+                           "glob such as folder/*.parquet", path=source.uri)
+    return kinds.pop() if kinds else None

@@ -1,0 +1,220 @@
+"""Tables (Parquet, CSV) as panels: files, folders, globs, compressed CSV, object storage.
+
+Two layouts map to the panel ``signal(unit, time, channel)``:
+
+- long: one row per reading, columns ``unit, time, channel, value``;
+- wide: one row per time step, columns ``unit, time`` and one per channel.
+
+Every file's schema is read before any data, and a file whose columns or
+types differ from the first file's is rejected naming the file and the column.
+The table is then read with pyarrow and reshaped in memory on the client:
+fine for exports of up to a few GB; larger data belongs in Zarr (convert
+once with ``datasets.write``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import xarray as xr
+
+from .chunking import panel_chunks
+from .errors import DatasetError
+from .panel import validate
+from .sources import Source
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".tsv", ".tsv.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def file_schema(source: Source, name: str, kind: str) -> pa.Schema:
+    """One file's schema, read without its data (Parquet footer, CSV first block)."""
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            with source.open(name) as handle:
+                return pq.read_schema(handle)
+        import pyarrow.csv as pcsv
+
+        with source.open(name, compression="infer") as handle:
+            reader = pcsv.open_csv(handle, parse_options=_csv_parse(name))
+            return reader.schema
+    except (pa.ArrowException, OSError, ValueError) as error:
+        raise DatasetError(f"cannot read the {kind} header: {error}", path=name) from error
+
+
+def _csv_parse(name: str) -> Any:
+    import pyarrow.csv as pcsv
+
+    return pcsv.ParseOptions(delimiter="\t" if ".tsv" in name else ",")
+
+
+def _kind_of(arrow_type: pa.DataType, strict: bool) -> str:
+    if strict:
+        return str(arrow_type)
+    # CSV types are guessed per file: an integer column may read as float in a
+    # file with a gap. Only a change of kind is drift there.
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type):
+        return "number"
+    if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
+        return "timestamp"
+    if pa.types.is_null(arrow_type):
+        return "null"
+    return "text"
+
+
+def check_schemas(source: Source, names: Sequence[str], kind: str) -> pa.Schema:
+    """The common schema of ``names``; the first file that differs is named, with the column."""
+    strict = kind == "parquet"
+    first = file_schema(source, names[0], kind)
+    reference = {f.name: _kind_of(f.type, strict) for f in first}
+    for name in names[1:]:
+        schema = file_schema(source, name, kind)
+        found = {f.name: _kind_of(f.type, strict) for f in schema}
+        for column in reference:
+            if column not in found:
+                raise DatasetError(f"column missing in this file (present in {names[0]})",
+                                   path=name, column=column)
+        for column, kind_here in found.items():
+            if column not in reference:
+                raise DatasetError(f"unexpected extra column (absent from {names[0]})",
+                                   path=name, column=column)
+            if "null" in (kind_here, reference[column]):
+                continue  # an all-empty column in one CSV file
+            if kind_here != reference[column]:
+                raise DatasetError(f"column type {kind_here} differs from {reference[column]} "
+                                   f"in {names[0]}", path=name, column=column)
+    return first
+
+
+def read_table(source: Source, names: Sequence[str], kind: str) -> pd.DataFrame:
+    """All files as one DataFrame, after the schema check."""
+    check_schemas(source, names, kind)
+    frames = []
+    for name in names:
+        try:
+            if kind == "parquet":
+                import pyarrow.parquet as pq
+
+                with source.open(name) as handle:
+                    table = pq.read_table(handle)
+            else:
+                import pyarrow.csv as pcsv
+
+                with source.open(name, compression="infer") as handle:
+                    table = pcsv.read_csv(handle, parse_options=_csv_parse(name))
+        except (pa.ArrowException, OSError, ValueError) as error:
+            raise DatasetError(f"cannot read the {kind} file: {error}", path=name) from error
+        frames.append(table.to_pandas())
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def from_frame(frame: pd.DataFrame, *, unit: str = "unit", time: str = "time",
+               channels: Sequence[str] | None = None, label: str | None = None,
+               layout: str = "auto", channel: str = "channel", value: str = "value",
+               sample_rate: float | None = None, source: str | None = None) -> xr.Dataset:
+    """A validated panel from a long or wide table.
+
+    Parameters
+    ----------
+    unit, time
+        Columns naming the unit and the time of each row. ``time`` may hold
+        datetimes, or numbers of seconds (then ``sample_rate`` is inferred from
+        their spacing unless given).
+    channels
+        Wide layout: the channel columns (default: every other numeric column).
+    label
+        Column holding each unit's label (constant per unit gives ``label(unit)``,
+        otherwise ``label(unit, time)``).
+    layout
+        ``"long"`` (``unit, time, channel, value``), ``"wide"``, or ``"auto"``:
+        long when ``channel`` and ``value`` columns exist.
+    """
+    for name in (unit, time):
+        if name not in frame.columns:
+            raise DatasetError(f"the table has no {name!r} column; name it with "
+                               f"{'unit' if name == unit else 'time'}=...; columns: "
+                               f"{', '.join(map(str, frame.columns))}", path=source, column=name)
+    if label is not None and label not in frame.columns:
+        raise DatasetError("no such label column", path=source, column=label)
+    if layout == "auto":
+        layout = "long" if {channel, value} <= set(frame.columns) else "wide"
+    if layout == "long":
+        for name in (channel, value):
+            if name not in frame.columns:
+                raise DatasetError("a long table needs unit, time, channel and value columns",
+                                   path=source, column=name)
+        wide = frame.pivot_table(index=[unit, time], columns=channel, values=value,
+                                 aggfunc="first", dropna=False)
+        # Channels in the order the table first mentions them, not sorted.
+        order = list(pd.unique(frame[channel]))
+        wide = wide[order]
+        names = [str(c) for c in order]
+        wide.columns = names
+        wide = wide.reset_index()
+        labels = frame[[unit, time, label]].drop_duplicates([unit, time]) if label else None
+    elif layout == "wide":
+        names = list(channels) if channels is not None else [
+            str(c) for c in frame.columns if c not in (unit, time, label)
+            and pd.api.types.is_numeric_dtype(frame[c])]
+        missing = [c for c in names if c not in frame.columns]
+        if missing:
+            raise DatasetError("no such channel column", path=source, column=missing[0])
+        if not names:
+            raise DatasetError("a wide table needs at least one numeric channel column",
+                               path=source)
+        wide = frame
+        labels = frame[[unit, time, label]] if label else None
+    else:
+        raise DatasetError(f"layout must be 'long', 'wide' or 'auto', not {layout!r}",
+                           path=source)
+    for name in names:
+        if not pd.api.types.is_numeric_dtype(wide[name]):
+            raise DatasetError(f"channel values must be numbers, found {wide[name].dtype}",
+                               path=source, column=name)
+    duplicated = wide.duplicated([unit, time])
+    if duplicated.any():
+        row = wide.loc[duplicated.idxmax(), [unit, time]].tolist()
+        raise DatasetError(f"{int(duplicated.sum())} duplicate (unit, time) rows, e.g. {row}",
+                           path=source, column=time)
+    units = pd.unique(wide[unit])
+    times = np.sort(pd.unique(wide[time]))
+    grid = (wide.set_index([unit, time])[names]
+            .reindex(pd.MultiIndex.from_product([units, times], names=[unit, time])))
+    signal = grid.to_numpy(dtype=np.float32).reshape(len(units), len(times), len(names))
+    ds = xr.Dataset({"signal": (("unit", "time", "channel"), signal)},
+                    coords={"unit": units, "time": times, "channel": names})
+    if not np.issubdtype(ds["time"].dtype, np.datetime64):
+        seconds = np.diff(times[: min(len(times), 10_000)].astype(float))
+        rate = sample_rate or (1.0 / float(np.median(seconds)) if len(seconds) else None)
+        if not rate or not np.isfinite(rate) or rate <= 0:
+            raise DatasetError("cannot tell the sample rate from numeric times: pass "
+                               "sample_rate=HZ", path=source, column=time)
+        ds = ds.assign_coords(time=np.arange(len(times)))
+        ds["time"].attrs["sample_rate"] = float(rate)
+    if labels is not None and label is not None:
+        ds = _with_labels(ds, labels, unit, time, label, units, times)
+    chunks = panel_chunks(len(units), len(times), len(names), 4)
+    return validate(ds.chunk(chunks), source=source)
+
+
+def _with_labels(ds: xr.Dataset, labels: pd.DataFrame, unit: str, time: str, label: str,
+                 units: np.ndarray, times: np.ndarray) -> xr.Dataset:
+    per_unit = labels.groupby(unit, sort=False)[label].nunique(dropna=False)
+    if (per_unit <= 1).all():
+        first = labels.drop_duplicates(unit).set_index(unit)[label].reindex(units)
+        return ds.assign(label=("unit", first.to_numpy()))
+    grid = (labels.set_index([unit, time])[label]
+            .reindex(pd.MultiIndex.from_product([units, times])))
+    return ds.assign(label=(("unit", "time"), grid.to_numpy().reshape(len(units), len(times))))
+
+
+def open_tables(source: Source, names: Sequence[str], kind: str, **mapping: Any) -> xr.Dataset:
+    """Parquet or CSV files as one panel."""
+    frame = read_table(source, names, kind)
+    return from_frame(frame, source=source.describe(names), **mapping)
