@@ -12,23 +12,40 @@ from pathlib import Path
 import xarray as xr
 
 from .building import from_arrays
+from .catalog import catalog
+from .chunking import panel_chunks, target_chunk_bytes
 from .compute import compute
 from .errors import DatasetError
 from .generators import generator_names
+from .manifest import Verification, verify
 from .opening import open
 from .panel import sample_rate, text_values, validate
-from .zarr_store import write_zarr
+from .tables import from_frame
+from .values import ValueReport, check_values, lazy_value_report, value_report
+from .zarr_store import PendingWrite, prepare_zarr, write_zarr
 
 __all__ = [
     "DatasetError",
+    "PendingWrite",
+    "ValueReport",
+    "Verification",
+    "catalog",
+    "check_values",
     "compute",
     "from_arrays",
+    "from_frame",
     "generate",
     "generator_names",
+    "lazy_value_report",
     "open",
+    "panel_chunks",
+    "prepare_zarr",
     "sample_rate",
+    "target_chunk_bytes",
     "text_values",
     "validate",
+    "value_report",
+    "verify",
     "write",
 ]
 

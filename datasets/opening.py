@@ -66,7 +66,7 @@ def open(uri: str | Path, *, storage_options: dict[str, Any] | None = None,
 
 
 def _folder_format(source: Source) -> str | None:
-    kinds = {format_of(p) for p in source.fs.find(source.path)} - {None}
+    kinds = {k for p in source.fs.find(source.path) if (k := format_of(p)) is not None}
     if len(kinds) > 1:
         raise DatasetError(f"the folder mixes formats ({', '.join(sorted(kinds))}); name a "
                            "glob such as folder/*.parquet", path=source.uri)

@@ -179,11 +179,11 @@ def from_frame(frame: pd.DataFrame, *, unit: str = "unit", time: str = "time",
                                path=source, column=name)
     duplicated = wide.duplicated([unit, time])
     if duplicated.any():
-        row = wide.loc[duplicated.idxmax(), [unit, time]].tolist()
+        row = wide[[unit, time]][duplicated].iloc[0].tolist()
         raise DatasetError(f"{int(duplicated.sum())} duplicate (unit, time) rows, e.g. {row}",
                            path=source, column=time)
-    units = pd.unique(wide[unit])
-    times = np.sort(pd.unique(wide[time]))
+    units = np.asarray(pd.unique(wide[unit]))
+    times = np.sort(np.asarray(pd.unique(wide[time])))
     grid = (wide.set_index([unit, time])[names]
             .reindex(pd.MultiIndex.from_product([units, times], names=[unit, time])))
     signal = grid.to_numpy(dtype=np.float32).reshape(len(units), len(times), len(names))

@@ -17,6 +17,7 @@ import itertools
 import shutil
 import uuid
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +57,13 @@ def _checked(ds: xr.Dataset, store: Path, manifest: dict[str, Any] | None) -> xr
     group = zarr.open_group(store, mode="r")
     chunk_files: dict[str, set[str]] = {}
     if manifest is not None:
-        for name in manifest["files"]:
-            variable, chunk = zarr_location(name)
-            if variable is not None and chunk is not None:
-                chunk_files.setdefault(variable, set()).add(name)
+        for file_name in manifest["files"]:
+            owner, chunk = zarr_location(file_name)
+            if owner is not None and chunk is not None:
+                chunk_files.setdefault(owner, set()).add(file_name)
     replaced = {}
-    for name, variable in ds.data_vars.items():
+    for name, data_array in ds.data_vars.items():
+        variable = data_array.variable
         encoding = variable.encoding
         plain = (variable.dtype.kind in "fiub" and "scale_factor" not in encoding
                  and "add_offset" not in encoding and "units" not in encoding
@@ -69,12 +71,12 @@ def _checked(ds: xr.Dataset, store: Path, manifest: dict[str, Any] | None) -> xr
         if not plain:
             continue  # small or CF-encoded variables: xarray's own reader
         array = group[str(name)]
-        expected = chunk_files.get(str(name)) if manifest is not None else None
+        expected = chunk_files.get(str(name), set()) if manifest is not None else None
         checked = CheckedChunks(array, str(store), str(name), expected)
         data = da.from_array(checked, chunks=variable.data.chunks, lock=False,
                              name=f"zarr-checked-{uuid.uuid4().hex[:8]}-{name}",
                              meta=np.empty((0,) * variable.ndim, dtype=variable.dtype))
-        replaced[name] = variable.copy(data=data)
+        replaced[name] = data_array.copy(data=data)
     return ds.assign(replaced) if replaced else ds
 
 
@@ -132,25 +134,51 @@ def write_zarr(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
     progress
         Show a progress bar while the chunks are computed and written.
     """
+    pending = prepare_zarr(ds, path, overwrite=overwrite)
+    try:
+        compute(pending.delayed, progress=progress)
+        return pending.commit()
+    finally:
+        pending.discard()
+
+
+@dataclass
+class PendingWrite:
+    """A prepared atomic write: compute ``delayed`` (with other work, if wished),
+    then ``commit()``; ``discard()`` removes the staging copy (safe after commit)."""
+
+    delayed: Any
+    staging: Path
+    target: Path
+
+    def commit(self) -> Path:
+        write_manifest(self.staging, "zarr")
+        swap_into_place(self.staging, self.target)
+        return self.target
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def prepare_zarr(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False) -> PendingWrite:
+    """Set up an atomic Zarr write of ``ds`` to ``path`` without computing anything."""
     target = Path(path)
     recover_interrupted_swap(target)
     if target.exists() and not overwrite:
         raise DatasetError("output exists; pass overwrite=True to replace it", path=str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.writing-{uuid.uuid4().hex[:8]}")
+    ready = _zarr_ready(ds)
     try:
-        ready = _zarr_ready(ds)
         # Every chunk is written, even one that is all fill value, so a chunk
         # that is absent later is known to be lost rather than empty.
         delayed = ready.to_zarr(staging, mode="w-", compute=False, consolidated=False,
                                 zarr_format=3, write_empty_chunks=True,
                                 encoding=_checksummed(ready))
-        compute(delayed, progress=progress)
-        write_manifest(staging, "zarr")
-        swap_into_place(staging, target)
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
+        raise
+    return PendingWrite(delayed, staging, target)
 
 
 def _checksummed(ds: xr.Dataset) -> dict[str, dict[str, Any]]:

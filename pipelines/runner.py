@@ -152,13 +152,21 @@ def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
             keep = [str(name) for name, var in transformed.data_vars.items()
                     if not set(var.dims) & set(RAW_DIMS)]
             say(f"computing features: {', '.join(keep)}")
-            features_path = datasets.write(transformed[keep], directory.path("features.zarr"),
-                                           progress=progress)
+            # The input's NaN/inf census rides along the feature computation:
+            # one pass over the data for both.
+            pending = datasets.prepare_zarr(transformed[keep], directory.path("features.zarr"))
+            try:
+                _, values = datasets.compute(pending.delayed, datasets.lazy_value_report(ds),
+                                             progress=progress)
+                features_path = pending.commit()
+            finally:
+                pending.discard()
             outputs["features"] = features_path
+            say(f"input values: {values.summary()}")
         features = datasets.open(features_path)
-        metrics: dict[str, Any] = {}
+        metrics: dict[str, Any] = {"input_values": values.to_dict()}
         if pipe.train is not None:
-            metrics = _train_and_evaluate(pipe, features, directory, active, timings, progress,
+            metrics |= _train_and_evaluate(pipe, features, directory, active, timings, progress,
                                           outputs, say)
     outputs["report"] = report
     return metrics, outputs
