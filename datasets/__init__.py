@@ -20,6 +20,7 @@ from .generators import generator_names
 from .manifest import Verification, verify
 from .opening import open
 from .panel import sample_rate, text_values, validate
+from .parquet_store import write_parquet
 from .tables import from_frame
 from .values import ValueReport, check_values, lazy_value_report, value_report
 from .zarr_store import PendingWrite, prepare_zarr, write_zarr
@@ -51,8 +52,18 @@ __all__ = [
 
 
 def write(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
-          progress: bool = False) -> Path:
-    """Write ``ds`` atomically (Zarr): the output appears complete or not at all."""
+          progress: bool = False, format: str | None = None) -> Path:
+    """Write ``ds`` atomically: the output appears complete or not at all.
+
+    Zarr by default; a path ending in ``.parquet`` (or ``format="parquet"``)
+    writes a panel as a folder of Parquet files. Either way a manifest of
+    checksums goes with it, for :func:`verify`.
+    """
+    kind = format or ("parquet" if str(path).endswith((".parquet", ".pq")) else "zarr")
+    if kind == "parquet":
+        return write_parquet(ds, path, overwrite=overwrite, progress=progress)
+    if kind != "zarr":
+        raise DatasetError(f"format must be 'zarr' or 'parquet', not {kind!r}", path=str(path))
     return write_zarr(ds, path, overwrite=overwrite, progress=progress)
 
 

@@ -149,6 +149,7 @@ def from_frame(frame: pd.DataFrame, *, unit: str = "unit", time: str = "time",
             if name not in frame.columns:
                 raise DatasetError("a long table needs unit, time, channel and value columns",
                                    path=source, column=name)
+        _reject_duplicates(frame, [unit, time, channel], source)
         wide = frame.pivot_table(index=[unit, time], columns=channel, values=value,
                                  aggfunc="first", dropna=False)
         # Channels in the order the table first mentions them, not sorted.
@@ -177,11 +178,7 @@ def from_frame(frame: pd.DataFrame, *, unit: str = "unit", time: str = "time",
         if not pd.api.types.is_numeric_dtype(wide[name]):
             raise DatasetError(f"channel values must be numbers, found {wide[name].dtype}",
                                path=source, column=name)
-    duplicated = wide.duplicated([unit, time])
-    if duplicated.any():
-        row = wide[[unit, time]][duplicated].iloc[0].tolist()
-        raise DatasetError(f"{int(duplicated.sum())} duplicate (unit, time) rows, e.g. {row}",
-                           path=source, column=time)
+    _reject_duplicates(wide, [unit, time], source)
     units = np.asarray(pd.unique(wide[unit]))
     times = np.sort(np.asarray(pd.unique(wide[time])))
     grid = (wide.set_index([unit, time])[names]
@@ -191,7 +188,8 @@ def from_frame(frame: pd.DataFrame, *, unit: str = "unit", time: str = "time",
                     coords={"unit": units, "time": times, "channel": names})
     if not np.issubdtype(ds["time"].dtype, np.datetime64):
         seconds = np.diff(times[: min(len(times), 10_000)].astype(float))
-        rate = sample_rate or (1.0 / float(np.median(seconds)) if len(seconds) else None)
+        rate = sample_rate or (float(f"{1.0 / float(np.median(seconds)):.9g}")
+                               if len(seconds) else None)
         if not rate or not np.isfinite(rate) or rate <= 0:
             raise DatasetError("cannot tell the sample rate from numeric times: pass "
                                "sample_rate=HZ", path=source, column=time)
@@ -201,6 +199,14 @@ def from_frame(frame: pd.DataFrame, *, unit: str = "unit", time: str = "time",
         ds = _with_labels(ds, labels, unit, time, label, units, times)
     chunks = panel_chunks(len(units), len(times), len(names), 4)
     return validate(ds.chunk(chunks), source=source)
+
+
+def _reject_duplicates(frame: pd.DataFrame, key: list[str], source: str | None) -> None:
+    duplicated = frame.duplicated(key)
+    if duplicated.any():
+        row = frame[key][duplicated].iloc[0].tolist()
+        raise DatasetError(f"{int(duplicated.sum())} duplicate ({', '.join(key)}) rows, "
+                           f"e.g. {row}", path=source, column=key[-1])
 
 
 def _with_labels(ds: xr.Dataset, labels: pd.DataFrame, unit: str, time: str, label: str,

@@ -1,0 +1,85 @@
+"""Writing panels as Parquet folders, atomically, with a manifest.
+
+The panel is written wide (``unit, time`` and one column per channel, plus
+``label`` when per unit or per time), one file per chunk of units, written in
+parallel into a hidden staging folder that is moved into place once complete.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import dask
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .compute import compute
+from .errors import DatasetError
+from .manifest import write_manifest
+from .panel import sample_rate, validate
+from .zarr_store import recover_interrupted_swap, swap_into_place
+
+
+def _write_part(signal: np.ndarray, units: np.ndarray, times: np.ndarray,
+                channels: list[str], labels: np.ndarray | None, path: Path) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n_units, n_times, _ = signal.shape
+    columns: dict[str, Any] = {
+        "unit": np.repeat(units, n_times),
+        "time": np.tile(times, n_units),
+    }
+    for i, name in enumerate(channels):
+        columns[name] = signal[:, :, i].ravel()
+    if labels is not None:
+        columns["label"] = (np.repeat(labels, n_times) if labels.ndim == 1
+                            else labels.ravel())
+    pq.write_table(pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False), path)
+    return int(n_units)
+
+
+def write_parquet(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
+                  progress: bool = False) -> Path:
+    """Write panel ``ds`` to the folder ``path`` as Parquet files, atomically."""
+    ds = validate(ds)
+    target = Path(path)
+    recover_interrupted_swap(target)
+    if target.exists() and not overwrite:
+        raise DatasetError("output exists; pass overwrite=True to replace it", path=str(target))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.writing-{uuid.uuid4().hex[:8]}")
+    staging.mkdir()
+    try:
+        signal = ds["signal"].data
+        if not hasattr(signal, "to_delayed"):
+            import dask.array as da
+
+            signal = da.from_array(np.asarray(signal))
+        signal = signal.rechunk({1: -1, 2: -1})  # whole units per file
+        times = ds["time"].values
+        if not np.issubdtype(times.dtype, np.datetime64):
+            # Seconds, so a reader recovers the sample rate from the spacing.
+            times = np.arange(len(times)) / sample_rate(ds)
+        units = ds["unit"].values
+        channels = [str(c) for c in ds["channel"].values]
+        labels = np.asarray(ds["label"].values) if "label" in ds.variables else None
+        parts = []
+        start = 0
+        for index, block in enumerate(signal.to_delayed().ravel()):
+            size = signal.chunks[0][index]
+            part_labels = labels[start:start + size] if labels is not None else None
+            parts.append(dask.delayed(_write_part)(
+                block, units[start:start + size], times, channels, part_labels,
+                staging / f"part-{index:05d}.parquet"))
+            start += size
+        compute(*parts, progress=progress)
+        write_manifest(staging, "parquet")
+        swap_into_place(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
