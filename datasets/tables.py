@@ -44,8 +44,9 @@ def file_schema(source: Source, name: str, kind: str) -> pa.Schema:
         with source.open(name, compression="infer") as handle:
             reader = pcsv.open_csv(handle, parse_options=_csv_parse(name))
             return reader.schema
-    except (pa.ArrowException, OSError, ValueError) as error:
-        raise DatasetError(f"cannot read the {kind} header: {error}", path=name) from error
+    except (pa.ArrowException, OSError, EOFError, ValueError) as error:
+        raise DatasetError(f"cannot read the {kind} header: {error}",
+                           path=source.full(name)) from error
 
 
 def _csv_parse(name: str) -> Any:
@@ -108,8 +109,9 @@ def read_table(source: Source, names: Sequence[str], kind: str) -> pd.DataFrame:
 
                 with source.open(name, compression="infer") as handle:
                     table = pcsv.read_csv(handle, parse_options=_csv_parse(name))
-        except (pa.ArrowException, OSError, ValueError) as error:
-            raise DatasetError(f"cannot read the {kind} file: {error}", path=name) from error
+        except (pa.ArrowException, OSError, EOFError, ValueError) as error:
+            raise DatasetError(f"cannot read the {kind} file: {error}",
+                               path=source.full(name)) from error
         frames.append(table.to_pandas())
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 

@@ -85,7 +85,7 @@ def test_parquet_folder_written_by_suanli_and_by_pandas(panel: xr.Dataset,
 
 
 # Someone else's store, written with fixed-width strings (Zarr warns about v3 for those).
-@pytest.mark.filterwarnings("ignore:The data type:UserWarning")
+@pytest.mark.filterwarnings("ignore:The data type")
 def test_zarr_v2_and_v3_stores(panel: xr.Dataset, tmp_path: Path) -> None:
     for version in (2, 3):
         store = tmp_path / f"v{version}.zarr"
