@@ -150,7 +150,7 @@ def test_r10_deleted_zarr_chunk_is_named_by_verify_and_by_reads(tmp_path: Path) 
 def test_r10_deleted_parquet_file_is_named(tmp_path: Path) -> None:
     target = datasets.write(_panel(seed=1).chunk({"unit": 2}), tmp_path / "out.parquet")
     (target / "part-00001.parquet").unlink()
-    with pytest.raises(DatasetError, match="part-00001.parquet: missing"):
+    with pytest.raises(DatasetError, match=r"part-00001\.parquet: missing"):
         datasets.open(target)
 
 
@@ -182,7 +182,7 @@ def test_r11_damaged_zarr_chunk_names_path_variable_and_chunk(damage, tmp_path: 
 def test_r11_damaged_parquet_file_is_named(damage, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     target = datasets.write(_panel(seed=1).chunk({"unit": 2}), tmp_path / "out.parquet")
     damage(target / "part-00002.parquet")
-    with pytest.raises(DatasetError, match="part-00002.parquet"):
+    with pytest.raises(DatasetError, match=r"part-00002\.parquet"):
         datasets.open(target)
 
 
