@@ -12,8 +12,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..chunking import panel_chunks
 from ..errors import DatasetError
 from . import telemetry as tm
+from . import traffic as tr
+from . import vitals as vt
+from .blocks import generate_range
 
 #: Samples per time chunk of generated data: 64 generation blocks, 48 MiB of
 #: float32 per unit. A pipeline runs about ten tasks per chunk (overlaps,
@@ -85,14 +89,90 @@ def telemetry(units: int = 40, duration: str = "10min", sample_rate: float = 102
     return ds
 
 
+def _blocked_panel(scenario: str, module: Any, units: int, duration: str, seed: int,
+                   chunk_bytes: int | None, **knobs: float) -> xr.Dataset:
+    """A lazy panel whose signal and ``label(unit, time)`` come from ``module.make_block``.
+
+    ``make_block`` returns the channels plus one last column, the label flag.
+    """
+    sample_rate = module.SAMPLE_RATE
+    samples = round(pd.Timedelta(duration).total_seconds() * sample_rate)
+    if units < 1 or samples < 1:
+        raise DatasetError(f"{scenario} needs units >= 1 and a positive duration; got "
+                           f"units={units}, duration={duration!r}", variable="signal")
+    channels = len(module.CHANNELS)
+    chunking = panel_chunks(units, samples, channels + 1, 4, chunk_bytes)
+    block = module.BLOCK
+    time_chunk = max(block, chunking["time"] // block * block)
+    time_chunks = _split(samples, time_chunk)
+    unit_chunks = _split(units, chunking["unit"])
+    unit_starts = np.concatenate([[0], np.cumsum(unit_chunks)])
+    time_starts = np.concatenate([[0], np.cumsum(time_chunks)])
+
+    def make_chunk(block_id: tuple[int, int, int]) -> np.ndarray:
+        uchunk, tchunk, _ = block_id
+        start, stop = int(time_starts[tchunk]), int(time_starts[tchunk + 1])
+        return np.stack([
+            generate_range(lambda s, u, i: module.make_block(s, u, i, **knobs), block, seed,
+                           unit, start, stop)
+            for unit in range(int(unit_starts[uchunk]), int(unit_starts[uchunk + 1]))])
+
+    token = "-".join(f"{k}{v}" for k, v in sorted(knobs.items()))
+    both = da.map_blocks(
+        make_chunk, dtype=np.float32, chunks=(unit_chunks, time_chunks, (channels + 1,)),
+        name=f"{scenario}-{seed}-{units}-{samples}-{time_chunk}-{chunking['unit']}-{token}",
+        meta=np.empty((0, 0, 0), dtype=np.float32))
+    time = xr.Coordinates.from_xindex(xr.indexes.RangeIndex.arange(0, samples, 1, dim="time"))
+    ds = xr.Dataset(
+        {"signal": (("unit", "time", "channel"), both[:, :, :channels],
+                    {"units_by_channel": ", ".join(f"{k}: {v}" for k, v in
+                                                   module.UNITS_OF_MEASURE.items())}),
+         "label": (("unit", "time"), both[:, :, channels].astype(np.int8),
+                   {"classes": list(module.CLASSES)})},
+        coords=time,
+    ).assign_coords(unit=np.arange(units), channel=list(module.CHANNELS))
+    ds["time"].attrs.update(sample_rate=float(sample_rate), units="samples")
+    ds.attrs.update(scenario=scenario, seed=seed, sample_rate=float(sample_rate),
+                    source=f"synthetic://{scenario}?units={units}&duration={duration}"
+                           f"&seed={seed}")
+    return ds
+
+
+def traffic(units: int = 50, duration: str = "28D", seed: int = 0,
+            incidents_per_week: float = 1.5, outages_per_month: float = 1.0,
+            chunk_bytes: int = 0) -> xr.Dataset:
+    """Lazy city traffic panel (see :mod:`suanli.datasets.generators.traffic`).
+
+    ``units`` road sensors read every 5 minutes for ``duration`` (e.g. ``"28D"``);
+    ``label(unit, time)`` is 1 during incidents.
+    """
+    return _blocked_panel("traffic", tr, units, duration, seed, chunk_bytes or None,
+                          incidents_per_week=incidents_per_week,
+                          outages_per_month=outages_per_month)
+
+
+def vitals(units: int = 20, duration: str = "24h", seed: int = 0,
+           episodes_per_day: float = 0.5, dropouts_per_hour: float = 0.5,
+           chunk_bytes: int = 0) -> xr.Dataset:
+    """Lazy patient vital-signs panel (see :mod:`suanli.datasets.generators.vitals`).
+
+    ``units`` patients at 1 Hz for ``duration``; ``label(unit, time)`` is 1
+    during deterioration episodes.
+    """
+    return _blocked_panel("vitals", vt, units, duration, seed, chunk_bytes or None,
+                          episodes_per_day=episodes_per_day,
+                          dropouts_per_hour=dropouts_per_hour)
+
+
 def _split(total: int, size: int) -> tuple[int, ...]:
     full, rest = divmod(total, size)
     return (size,) * full + ((rest,) if rest else ())
 
 
-_DURATION_SHORTCUTS = {"hours": "h", "minutes": "min", "seconds": "s"}
+_DURATION_SHORTCUTS = {"days": "D", "hours": "h", "minutes": "min", "seconds": "s"}
 
-GENERATORS: dict[str, Callable[..., xr.Dataset]] = {"telemetry": telemetry}
+GENERATORS: dict[str, Callable[..., xr.Dataset]] = {
+    "telemetry": telemetry, "traffic": traffic, "vitals": vitals}
 
 
 def generator_names() -> tuple[str, ...]:
