@@ -7,6 +7,7 @@ parallel into a hidden staging folder that is moved into place once complete.
 
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 from pathlib import Path
@@ -25,7 +26,8 @@ from .zarr_store import recover_interrupted_swap, swap_into_place
 
 
 def _write_part(signal: np.ndarray, units: np.ndarray, times: np.ndarray,
-                channels: list[str], labels: np.ndarray | None, path: Path) -> int:
+                channels: list[str], labels: np.ndarray | None, path: Path,
+                mapping: dict[str, Any]) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -39,7 +41,10 @@ def _write_part(signal: np.ndarray, units: np.ndarray, times: np.ndarray,
     if labels is not None:
         columns["label"] = (np.repeat(labels, n_times) if labels.ndim == 1
                             else labels.ravel())
-    pq.write_table(pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False), path)
+    table = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
+    # How to read the table back as the same panel (see tables.SUANLI_METADATA).
+    metadata = {**(table.schema.metadata or {}), b"suanli": json.dumps(mapping).encode()}
+    pq.write_table(table.replace_schema_metadata(metadata), path)
     return int(n_units)
 
 
@@ -68,6 +73,12 @@ def write_parquet(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
         units = ds["unit"].values
         channels = [str(c) for c in ds["channel"].values]
         labels = np.asarray(ds["label"].values) if "label" in ds.variables else None
+        mapping: dict[str, Any] = {"unit": "unit", "time": "time", "channels": channels,
+                                   "layout": "wide", "label": "label" if labels is not None
+                                   else None}
+        if "sample_rate" in ds["time"].attrs or not np.issubdtype(ds["time"].dtype,
+                                                                  np.datetime64):
+            mapping["sample_rate"] = sample_rate(ds)
         parts = []
         start = 0
         for index, block in enumerate(signal.to_delayed().ravel()):
@@ -75,7 +86,7 @@ def write_parquet(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
             part_labels = labels[start:start + size] if labels is not None else None
             parts.append(dask.delayed(_write_part)(
                 block, units[start:start + size], times, channels, part_labels,
-                staging / f"part-{index:05d}.parquet"))
+                staging / f"part-{index:05d}.parquet", mapping))
             start += size
         compute(*parts, progress=progress)
         write_manifest(staging, "parquet")

@@ -14,6 +14,7 @@ once with ``datasets.write``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,8 @@ from .errors import DatasetError
 from .panel import validate
 from .sources import Source
 
+#: Parquet schema metadata key under which suanli records how a table maps to a panel.
+SUANLI_METADATA = b"suanli"
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".tsv", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -93,9 +96,11 @@ def check_schemas(source: Source, names: Sequence[str], kind: str) -> pa.Schema:
     return first
 
 
-def read_table(source: Source, names: Sequence[str], kind: str) -> pd.DataFrame:
-    """All files as one DataFrame, after the schema check."""
-    check_schemas(source, names, kind)
+def read_table(source: Source, names: Sequence[str], kind: str,
+               checked: bool = False) -> pd.DataFrame:
+    """All files as one DataFrame, after the schema check (unless already ``checked``)."""
+    if not checked:
+        check_schemas(source, names, kind)
     frames = []
     for name in names:
         try:
@@ -223,6 +228,14 @@ def _with_labels(ds: xr.Dataset, labels: pd.DataFrame, unit: str, time: str, lab
 
 
 def open_tables(source: Source, names: Sequence[str], kind: str, **mapping: Any) -> xr.Dataset:
-    """Parquet or CSV files as one panel."""
-    frame = read_table(source, names, kind)
-    return from_frame(frame, source=source.describe(names), **mapping)
+    """Parquet or CSV files as one panel.
+
+    Parquet written by suanli says how it maps to a panel (schema metadata
+    ``suanli``); arguments given here take precedence.
+    """
+    schema = check_schemas(source, names, kind)
+    written = (schema.metadata or {}).get(SUANLI_METADATA)
+    defaults = {k: v for k, v in json.loads(written).items() if v is not None} if written \
+        else {}
+    frame = read_table(source, names, kind, checked=True)
+    return from_frame(frame, source=source.describe(names), **{**defaults, **mapping})

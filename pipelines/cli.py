@@ -16,6 +16,7 @@ import yaml
 from suanli.cluster import ClusterError
 from suanli.cluster.cli import cluster_group
 from suanli.datasets import DatasetError
+from suanli.datasets.cli import datasets_group
 
 from .errors import PipelineDefinitionError, PipelineError, RunOutputError
 
@@ -40,6 +41,7 @@ def main() -> None:
 
 
 main.add_command(cluster_group)
+main.add_command(datasets_group)
 
 
 @main.command("run")
