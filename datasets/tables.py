@@ -15,7 +15,9 @@ once with ``datasets.write``).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -101,8 +103,7 @@ def read_table(source: Source, names: Sequence[str], kind: str,
     """All files as one DataFrame, after the schema check (unless already ``checked``)."""
     if not checked:
         check_schemas(source, names, kind)
-    frames = []
-    for name in names:
+    def read(name: str) -> pd.DataFrame:
         try:
             if kind == "parquet":
                 import pyarrow.parquet as pq
@@ -117,7 +118,11 @@ def read_table(source: Source, names: Sequence[str], kind: str,
         except (pa.ArrowException, OSError, EOFError, ValueError) as error:
             raise DatasetError(f"cannot read the {kind} file: {error}",
                                path=source.full(name)) from error
-        frames.append(table.to_pandas())
+        return table.to_pandas()
+
+    # Arrow decodes without the GIL: read the files side by side.
+    with ThreadPoolExecutor(max_workers=min(8, len(names), (os.cpu_count() or 1) * 2)) as pool:
+        frames = list(pool.map(read, names))
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
@@ -156,16 +161,8 @@ def from_frame(frame: pd.DataFrame, *, unit: str = "unit", time: str = "time",
             if name not in frame.columns:
                 raise DatasetError("a long table needs unit, time, channel and value columns",
                                    path=source, column=name)
-        _reject_duplicates(frame, [unit, time, channel], source)
-        wide = frame.pivot_table(index=[unit, time], columns=channel, values=value,
-                                 aggfunc="first", dropna=False)
-        # Channels in the order the table first mentions them, not sorted.
-        order = list(pd.unique(frame[channel]))
-        wide = wide[order]
-        names = [str(c) for c in order]
-        wide.columns = names
-        wide = wide.reset_index()
-        labels = frame[[unit, time, label]].drop_duplicates([unit, time]) if label else None
+        names = [str(c) for c in pd.unique(frame[channel])]  # in order of first mention
+        value_columns = [value]
     elif layout == "wide":
         names = list(channels) if channels is not None else [
             str(c) for c in frame.columns if c not in (unit, time, label)
@@ -176,21 +173,36 @@ def from_frame(frame: pd.DataFrame, *, unit: str = "unit", time: str = "time",
         if not names:
             raise DatasetError("a wide table needs at least one numeric channel column",
                                path=source)
-        wide = frame
-        labels = frame[[unit, time, label]] if label else None
+        value_columns = names
     else:
         raise DatasetError(f"layout must be 'long', 'wide' or 'auto', not {layout!r}",
                            path=source)
-    for name in names:
-        if not pd.api.types.is_numeric_dtype(wide[name]):
-            raise DatasetError(f"channel values must be numbers, found {wide[name].dtype}",
+    for name in value_columns:
+        if not pd.api.types.is_numeric_dtype(frame[name]):
+            raise DatasetError(f"channel values must be numbers, found {frame[name].dtype}",
                                path=source, column=name)
-    _reject_duplicates(wide, [unit, time], source)
-    units = np.asarray(pd.unique(wide[unit]))
-    times = np.sort(np.asarray(pd.unique(wide[time])))
-    grid = (wide.set_index([unit, time])[names]
-            .reindex(pd.MultiIndex.from_product([units, times], names=[unit, time])))
-    signal = grid.to_numpy(dtype=np.float32).reshape(len(units), len(times), len(names))
+    # Scatter rows into the (unit, time, channel) grid by integer codes: one
+    # vectorised pass, where a pandas pivot/reindex would build MultiIndexes.
+    unit_codes, unit_index = pd.factorize(frame[unit], sort=False)
+    time_codes, time_index = pd.factorize(frame[time], sort=True)
+    units, times = np.asarray(unit_index), np.asarray(time_index)
+    cell = unit_codes.astype(np.int64) * len(times) + time_codes
+    if layout == "long":
+        channel_codes = pd.Index(names).get_indexer(pd.Index(frame[channel].astype(str)))
+        _reject_duplicate_codes(cell * len(names) + channel_codes, frame,
+                                [unit, time, channel], source)
+        flat = np.full(len(units) * len(times) * len(names), np.nan, dtype=np.float32)
+        flat[cell * len(names) + channel_codes] = frame[value].to_numpy(np.float32)
+    else:
+        _reject_duplicate_codes(cell, frame, [unit, time], source)
+        rows = np.full((len(units) * len(times), len(names)), np.nan, dtype=np.float32)
+        rows[cell] = frame[names].to_numpy(np.float32)
+        flat = rows.ravel()
+    signal = flat.reshape(len(units), len(times), len(names))
+    labels = None
+    if label is not None:
+        labels = pd.DataFrame({"cell": cell, "label": frame[label].to_numpy()}) \
+            .drop_duplicates("cell")
     ds = xr.Dataset({"signal": (("unit", "time", "channel"), signal)},
                     coords={"unit": units, "time": times, "channel": names})
     if not np.issubdtype(ds["time"].dtype, np.datetime64):
@@ -202,29 +214,44 @@ def from_frame(frame: pd.DataFrame, *, unit: str = "unit", time: str = "time",
                                "sample_rate=HZ", path=source, column=time)
         ds = ds.assign_coords(time=np.arange(len(times)))
         ds["time"].attrs["sample_rate"] = float(rate)
-    if labels is not None and label is not None:
-        ds = _with_labels(ds, labels, unit, time, label, units, times)
+    if labels is not None:
+        ds = _with_labels(ds, labels, len(units), len(times))
     chunks = panel_chunks(len(units), len(times), len(names), 4)
     return validate(ds.chunk(chunks), source=source)
 
 
-def _reject_duplicates(frame: pd.DataFrame, key: list[str], source: str | None) -> None:
-    duplicated = frame.duplicated(key)
-    if duplicated.any():
+def _reject_duplicate_codes(codes: np.ndarray, frame: pd.DataFrame, key: list[str],
+                            source: str | None) -> None:
+    # Codes index a dense grid: counting beats hashing.
+    counts = np.bincount(codes)
+    if counts.max(initial=0) > 1:
+        duplicated = pd.Series(codes).duplicated().to_numpy()
         row = frame[key][duplicated].iloc[0].tolist()
         raise DatasetError(f"{int(duplicated.sum())} duplicate ({', '.join(key)}) rows, "
                            f"e.g. {row}", path=source, column=key[-1])
 
 
-def _with_labels(ds: xr.Dataset, labels: pd.DataFrame, unit: str, time: str, label: str,
-                 units: np.ndarray, times: np.ndarray) -> xr.Dataset:
-    per_unit = labels.groupby(unit, sort=False)[label].nunique(dropna=False)
+def _with_labels(ds: xr.Dataset, labels: pd.DataFrame, n_units: int, n_times: int
+                 ) -> xr.Dataset:
+    """``label(unit)`` when constant within every unit, else ``label(unit, time)``."""
+    values = labels["label"].to_numpy()
+    cells = np.full(n_units * n_times, None, dtype=object)
+    cells[labels["cell"].to_numpy()] = values
+    grid = cells.reshape(n_units, n_times)
+    per_unit = labels.assign(unit=labels["cell"] // n_times).groupby("unit")["label"] \
+        .nunique(dropna=False)
     if (per_unit <= 1).all():
-        first = labels.drop_duplicates(unit).set_index(unit)[label].reindex(units)
-        return ds.assign(label=("unit", first.to_numpy()))
-    grid = (labels.set_index([unit, time])[label]
-            .reindex(pd.MultiIndex.from_product([units, times])))
-    return ds.assign(label=(("unit", "time"), grid.to_numpy().reshape(len(units), len(times))))
+        first = labels.assign(unit=labels["cell"] // n_times).drop_duplicates("unit") \
+            .set_index("unit")["label"].reindex(range(n_units))
+        return ds.assign(label=("unit", _typed(first.to_numpy(), values)))
+    return ds.assign(label=(("unit", "time"), _typed(grid, values)))
+
+
+def _typed(array: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Back to the label column's dtype where no cell is empty."""
+    if like.dtype != object and not pd.isna(array).any():
+        return array.astype(like.dtype)
+    return array
 
 
 def open_tables(source: Source, names: Sequence[str], kind: str, **mapping: Any) -> xr.Dataset:
