@@ -47,10 +47,14 @@ class Pipeline:
     evaluate: tuple[str, ...] = METRICS
     dataset: str | None = None
     description: str = ""
+    #: What to do with non-finite input values: ``policy`` report|reject|ignore,
+    #: and the kinds (nan, +inf, -inf) the steps handle, allowed under reject.
+    values: Mapping[str, Any] = dataclasses.field(
+        default_factory=lambda: dict(DEFAULT_VALUES))
 
     @classmethod
     def from_mapping(cls, spec: Mapping[str, Any], *, source: str = "<dict>") -> Pipeline:
-        allowed = ("name", "description", "dataset", "steps", "train", "evaluate")
+        allowed = ("name", "description", "dataset", "steps", "train", "evaluate", "values")
         for key in spec:
             if key not in allowed:
                 raise PipelineDefinitionError(f"{source}: unknown key {key!r}; allowed: "
@@ -69,6 +73,7 @@ class Pipeline:
             train=TrainConfig.from_mapping(dict(train)) if train is not None else None,
             evaluate=evaluate, dataset=spec.get("dataset"),
             description=str(spec.get("description", "")).strip(),
+            values=_values_policy(spec.get("values"), source),
         )
 
     def to_mapping(self) -> dict[str, Any]:
@@ -80,6 +85,7 @@ class Pipeline:
             out["train"] = {k: list(v) if isinstance(v, tuple) else v
                             for k, v in dataclasses.asdict(self.train).items()}
         out["evaluate"] = {"metrics": list(self.evaluate)}
+        out["values"] = {"policy": self.values["policy"], "allow": list(self.values["allow"])}
         return out
 
     def with_overrides(self, assignments: Mapping[str, Any]) -> Pipeline:
@@ -110,9 +116,32 @@ def _step_call(entry: Any, source: str) -> StepCall:
                                   f"got {entry!r}")
 
 
+DEFAULT_VALUES: Mapping[str, Any] = {"policy": "report", "allow": ("nan",)}
+
+
+def _values_policy(given: Any, source: str) -> dict[str, Any]:
+    values = {**DEFAULT_VALUES, **(given or {})}
+    unknown = sorted(set(values) - set(DEFAULT_VALUES))
+    if unknown:
+        raise PipelineDefinitionError(f"{source}: unknown key values.{unknown[0]}; allowed: "
+                                      "policy, allow")
+    if values["policy"] not in ("report", "reject", "ignore"):
+        raise PipelineDefinitionError(f"{source}: values.policy must be report, reject or "
+                                      f"ignore, not {values['policy']!r}")
+    allow = [values["allow"]] if isinstance(values["allow"], str) else list(values["allow"])
+    bad = [k for k in allow if k not in ("nan", "+inf", "-inf")]
+    if bad:
+        raise PipelineDefinitionError(f"{source}: values.allow takes nan, +inf, -inf; got "
+                                      f"{bad[0]!r}")
+    return {"policy": values["policy"], "allow": tuple(allow)}
+
+
 def _assign(spec: dict[str, Any], key: str, value: Any) -> None:
     if key == "dataset":
         spec["dataset"] = value
+        return
+    if key in ("values.policy", "values.allow"):
+        spec.setdefault("values", {})[key.split(".")[1]] = value
         return
     head, dot, param = key.partition(".")
     if not dot or not param:
@@ -134,7 +163,7 @@ def _assign(spec: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _set_help(spec: Mapping[str, Any], key: str) -> str:
-    keys = ["dataset"]
+    keys = ["dataset", "values.policy", "values.allow"]
     for entry in spec["steps"]:
         (name,) = entry
         keys += [f"{name}.{p}" for p in get_step(name).parameters]

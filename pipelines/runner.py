@@ -152,19 +152,31 @@ def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
             keep = [str(name) for name, var in transformed.data_vars.items()
                     if not set(var.dims) & set(RAW_DIMS)]
             say(f"computing features: {', '.join(keep)}")
-            # The input's NaN/inf census rides along the feature computation:
-            # one pass over the data for both.
+            policy, allow = pipe.values["policy"], tuple(pipe.values["allow"])
+            values: datasets.ValueReport | None = None
+            if policy == "reject":
+                # Before any output: one extra pass, so a bad input writes nothing.
+                values = datasets.check_values(ds, policy="reject", allow=allow)
+            # Otherwise the input's NaN/inf census rides along the feature
+            # computation: one pass over the data for both.
+            census = [datasets.lazy_value_report(ds)] if policy == "report" else []
             pending = datasets.prepare_zarr(transformed[keep], directory.path("features.zarr"))
             try:
-                _, values = datasets.compute(pending.delayed, datasets.lazy_value_report(ds),
-                                             progress=progress)
+                _, *found = datasets.compute(pending.delayed, *census, progress=progress)
                 features_path = pending.commit()
             finally:
                 pending.discard()
             outputs["features"] = features_path
-            say(f"input values: {values.summary()}")
+            if found:
+                values = found[0]
+            if values is not None:
+                unexpected = [k for k, n in values.counts.items() if n and k not in allow]
+                say(f"input values: {values.summary()}"
+                    + (f" (not handled by the steps: {', '.join(unexpected)})"
+                       if unexpected else ""))
         features = datasets.open(features_path)
-        metrics: dict[str, Any] = {"input_values": values.to_dict()}
+        metrics: dict[str, Any] = {"input_values": values.to_dict()} \
+            if values is not None else {}
         if pipe.train is not None:
             metrics |= _train_and_evaluate(pipe, features, directory, active, timings, progress,
                                           outputs, say)
