@@ -19,6 +19,7 @@ beside pandas and pyarrow, all in one run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shutil
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
-from dask.utils import format_bytes, parse_bytes
+from dask.utils import format_bytes
 
 
 def _disk_write(path: Path, nbytes: int) -> float:
@@ -66,10 +67,8 @@ class PeakMemory:
     def _run(self) -> None:
         while not self._stop.is_set():
             for i, process in enumerate(self.processes):
-                try:
+                with contextlib.suppress(psutil.Error):  # a worker restarting
                     self.peak_each[i] = max(self.peak_each[i], process.memory_info().rss)
-                except psutil.Error:
-                    pass
             self._stop.wait(0.1)
 
     def __enter__(self) -> PeakMemory:
@@ -109,7 +108,6 @@ def main() -> None:
         units = 32
         seconds = nbytes / (units * 3 * 4 * 1024.0)
         uri = f"synthetic://telemetry?units={units}&duration={seconds:.0f}s&seed=0"
-        worker_memory = parse_bytes(args.worker_memory)
         floor_file = scratch / "floor.bin"
         floor_bytes = min(nbytes, 2 * 2**30)
         write_floor = _disk_write(floor_file, floor_bytes)

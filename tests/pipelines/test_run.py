@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from suanli import cluster, datasets, pipelines
+from suanli.datasets import DatasetError
 from suanli.pipelines import RunOutputError
 
 FAST = {"train__epochs": 60}
@@ -177,3 +178,24 @@ def test_regression_pipeline_with_a_linear_model(local_cluster: cluster.Cluster,
     with pytest.raises(pipelines.PipelineError, match="model 'softmax' is for classification"):
         pipelines.run({**pipe, "train": {**pipe["train"], "model": "softmax"}}, panel,
                       cluster=local_cluster, output=tmp_path / "wrong")
+
+
+@pytest.mark.filterwarnings("ignore:Sending large graph")  # the panel is in memory here
+def test_values_policy_reports_or_rejects_infinities(local_cluster: cluster.Cluster,
+                                                     tmp_path: Path) -> None:
+    source = datasets.open("synthetic://telemetry?units=10&minutes=1&seed=2").load()
+    signal = source.signal.values.copy()
+    signal[3, 5000, 0] = np.inf
+    dirty = source.assign(signal=(source.signal.dims, signal))
+    reported = pipelines.run("sensor-faults", dirty, cluster=local_cluster,
+                             output=tmp_path / "reported", train__epochs=5)
+    census = reported.metrics["input_values"]
+    assert census["counts"]["+inf"] == 1 and census["counts"]["nan"] > 0  # gaps: allowed
+    assert census["places"]["+inf"] == [{"unit": 3, "time": 5000, "channel": "vibration"}]
+    with pytest.raises(DatasetError, match=r"1 \+inf \(first at unit=3, time=5000"):
+        pipelines.run("sensor-faults", dirty, cluster=local_cluster,
+                      output=tmp_path / "rejected", train__epochs=5, values__policy="reject")
+    assert not (tmp_path / "rejected").exists()
+    clean = pipelines.run("sensor-faults", source, cluster=local_cluster,
+                          output=tmp_path / "clean", train__epochs=5, values__policy="reject")
+    assert clean.metrics["input_values"]["counts"]["+inf"] == 0
