@@ -203,3 +203,7 @@ def test_object_storage_parquet_csv_and_netcdf(s3: dict[str, Any], panel: xr.Dat
     np.testing.assert_array_equal(gridded.signal.values, panel.signal.values)
     with pytest.raises(DatasetError, match="s3://suanli-test/nothing"):
         datasets.open("s3://suanli-test/nothing/*.csv", storage_options=options)
+    local_store = datasets.write(panel, tmp_path / "panel.zarr")
+    fs.put(str(local_store), "suanli-test/stores/panel.zarr", recursive=True)
+    remote = datasets.open("s3://suanli-test/stores/panel.zarr", storage_options=options)
+    np.testing.assert_array_equal(remote.signal.values, panel.signal.values)
