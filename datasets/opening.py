@@ -58,8 +58,10 @@ def open(uri: str | Path, *, storage_options: dict[str, Any] | None = None,
     if kind == "zarr":
         if source.is_local:
             return open_zarr(Path(source.path))
+        mapper = source.fs.get_mapper(source.path)
+        consolidated = None if ".zmetadata" in mapper else False
         try:
-            return xr.open_zarr(source.fs.get_mapper(source.path), chunks={})
+            return xr.open_zarr(mapper, chunks={}, consolidated=consolidated)
         except Exception as error:
             raise DatasetError(f"cannot open as Zarr: {error}", path=text) from error
     if kind == "netcdf":
