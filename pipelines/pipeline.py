@@ -51,10 +51,13 @@ class Pipeline:
     #: and the kinds (nan, +inf, -inf) the steps handle, allowed under reject.
     values: Mapping[str, Any] = dataclasses.field(
         default_factory=lambda: dict(DEFAULT_VALUES))
+    #: Where to compute: auto (GPUs when every worker has one), cpu or gpu.
+    device: str = "auto"
 
     @classmethod
     def from_mapping(cls, spec: Mapping[str, Any], *, source: str = "<dict>") -> Pipeline:
-        allowed = ("name", "description", "dataset", "steps", "train", "evaluate", "values")
+        allowed = ("name", "description", "dataset", "steps", "train", "evaluate", "values",
+                   "device")
         for key in spec:
             if key not in allowed:
                 raise PipelineDefinitionError(f"{source}: unknown key {key!r}; allowed: "
@@ -74,6 +77,7 @@ class Pipeline:
             evaluate=evaluate, dataset=spec.get("dataset"),
             description=str(spec.get("description", "")).strip(),
             values=_values_policy(spec.get("values"), source),
+            device=_device(spec.get("device", "auto"), source),
         )
 
     def to_mapping(self) -> dict[str, Any]:
@@ -86,6 +90,7 @@ class Pipeline:
                             for k, v in dataclasses.asdict(self.train).items()}
         out["evaluate"] = {"metrics": list(self.evaluate)}
         out["values"] = {"policy": self.values["policy"], "allow": list(self.values["allow"])}
+        out["device"] = self.device
         return out
 
     def with_overrides(self, assignments: Mapping[str, Any]) -> Pipeline:
@@ -119,6 +124,13 @@ def _step_call(entry: Any, source: str) -> StepCall:
 DEFAULT_VALUES: Mapping[str, Any] = {"policy": "report", "allow": ("nan",)}
 
 
+def _device(value: Any, source: str) -> str:
+    if value not in ("auto", "cpu", "gpu"):
+        raise PipelineDefinitionError(f"{source}: device must be auto, cpu or gpu, not "
+                                      f"{value!r}")
+    return str(value)
+
+
 def _values_policy(given: Any, source: str) -> dict[str, Any]:
     values = {**DEFAULT_VALUES, **(given or {})}
     unknown = sorted(set(values) - set(DEFAULT_VALUES))
@@ -139,6 +151,9 @@ def _values_policy(given: Any, source: str) -> dict[str, Any]:
 def _assign(spec: dict[str, Any], key: str, value: Any) -> None:
     if key == "dataset":
         spec["dataset"] = value
+        return
+    if key == "device":
+        spec["device"] = value
         return
     if key in ("values.policy", "values.allow"):
         spec.setdefault("values", {})[key.split(".")[1]] = value
@@ -163,7 +178,7 @@ def _assign(spec: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _set_help(spec: Mapping[str, Any], key: str) -> str:
-    keys = ["dataset", "values.policy", "values.allow"]
+    keys = ["dataset", "device", "values.policy", "values.allow"]
     for entry in spec["steps"]:
         (name,) = entry
         keys += [f"{name}.{p}" for p in get_step(name).parameters]

@@ -15,12 +15,19 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import xarray as xr
 
 from suanli import cluster as clusters
 from suanli import datasets
 
+from .array_module import to_numpy
+from .device import (
+    array_to_device,
+    dataset_to_device,
+    dataset_to_host,
+    resolve_device,
+    worker_devices,
+)
 from .errors import PipelineError
 from .evaluation import classification_metrics, regression_metrics
 from .pipeline import Pipeline, load_pipeline
@@ -103,9 +110,12 @@ def run(pipeline: str | Path | Pipeline | Mapping[str, Any],
             link = active.dashboard_link
             say(f"cluster: {active.spec.kind}, {active.worker_count} workers"
                 + (f", dashboard {link}" if link else ""))
-            metrics, outputs = _execute(pipe, ds, directory, active, timings, progress, say)
+            device = _choose_device(pipe, active, say)
+            metrics, outputs = _execute(pipe, ds, directory, active, timings, progress, say,
+                                        device)
             cluster_record = {**active.spec.to_dict(), "workers_started": active.worker_count,
-                              "startup_seconds": round(active.startup_seconds, 3)}
+                              "startup_seconds": round(active.startup_seconds, 3),
+                              "device": device}
         outputs.update(_plots(directory, metrics))
         metrics_path = directory.path("metrics.json")
         metrics_path.write_text(json.dumps(metrics, indent=2))
@@ -139,15 +149,33 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
     timings[name] = round(time.perf_counter() - began, 3)
 
 
+def _choose_device(pipe: Pipeline, active: clusters.Cluster, say: Callable[[str], None]
+                   ) -> str:
+    """``cpu`` or ``gpu`` for this run; on gpu, each worker gets a CuPy memory pool."""
+    if pipe.device == "cpu":
+        return "cpu"
+    device = resolve_device(pipe.device, worker_devices(active.client))
+    if device == "gpu":
+        from suanli.cluster.plugins import CupyMemoryPool
+
+        active.client.register_plugin(CupyMemoryPool())
+    say(f"device: {device}" + (" (auto)" if pipe.device == "auto" else ""))
+    return device
+
+
 def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
              active: clusters.Cluster, timings: dict[str, float], progress: bool,
-             say: Callable[[str], None]) -> tuple[dict[str, Any], dict[str, Path]]:
+             say: Callable[[str], None], device: str = "cpu"
+             ) -> tuple[dict[str, Any], dict[str, Path]]:
     from distributed import performance_report
 
     outputs: dict[str, Path] = {}
     report = directory.path("report.html")
     with performance_report(filename=str(report)):
         with _timed(timings, "features"):
+            # On gpu the signal becomes CuPy blocks as soon as it is read and
+            # stays there; only the features come back to be written.
+            ds = dataset_to_device(ds, device)
             transformed = pipe.transform(ds)
             keep = [str(name) for name, var in transformed.data_vars.items()
                     if not set(var.dims) & set(RAW_DIMS)]
@@ -160,7 +188,10 @@ def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
             # Otherwise the input's NaN/inf census rides along the feature
             # computation: one pass over the data for both.
             census = [datasets.lazy_value_report(ds)] if policy == "report" else []
-            pending = datasets.prepare_zarr(transformed[keep], directory.path("features.zarr"))
+            features_out = transformed[keep]
+            if device == "gpu":
+                features_out = dataset_to_host(features_out)
+            pending = datasets.prepare_zarr(features_out, directory.path("features.zarr"))
             try:
                 _, *found = datasets.compute(pending.delayed, *census, progress=progress)
                 features_path = pending.commit()
@@ -179,17 +210,21 @@ def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
             if values is not None else {}
         if pipe.train is not None:
             metrics |= _train_and_evaluate(pipe, features, directory, active, timings, progress,
-                                          outputs, say)
+                                          outputs, say, device)
     outputs["report"] = report
     return metrics, outputs
 
 
 def _train_and_evaluate(pipe: Pipeline, features: xr.Dataset, directory: RunDirectory,
                         active: clusters.Cluster, timings: dict[str, float], progress: bool,
-                        outputs: dict[str, Path], say: Callable[[str], None]) -> dict[str, Any]:
+                        outputs: dict[str, Path], say: Callable[[str], None],
+                        device: str = "cpu") -> dict[str, Any]:
     assert pipe.train is not None
     train_table, test_table, classes, validation_table = split_tables(
         features, pipe.train.features, pipe.train.validation_fraction, pipe.train.seed)
+    for table in (train_table, test_table, validation_table):
+        if table is not None and device == "gpu":
+            table.X = array_to_device(table.X, device).persist()
     parallelism = sum(active.client.nthreads().values())
     with _timed(timings, "training"):
         say(f"training {pipe.train.model} on {train_table.X.shape[0]} windows x "
@@ -217,7 +252,7 @@ def _train_and_evaluate(pipe: Pipeline, features: xr.Dataset, directory: RunDire
         resumed_after_epoch=outcome.history.resumed_from,
     )
     with _timed(timings, "plots"):
-        train_X = np.asarray(train_table.X.compute())
+        train_X = to_numpy(train_table.X.compute())
         assert train_table.y is not None
         if classes:
             plot_feature_distributions(train_X, train_table.y, train_table.feature_names,

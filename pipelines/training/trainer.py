@@ -16,6 +16,7 @@ import xarray as xr
 
 from suanli.datasets import text_values
 
+from ..array_module import to_numpy
 from ..errors import PipelineDefinitionError, PipelineError
 from ..steps.split import stratified_sample
 from .data_parallel import History, fit_network, fit_network_local_steps, rebalance
@@ -220,8 +221,8 @@ def fit(table: FeatureTable, classes: list[str], config: TrainConfig, *, paralle
 def predict_table(model: Model, table: FeatureTable) -> tuple[np.ndarray, np.ndarray]:
     """Predicted codes (or values) for the finite rows of ``table``, computed where the
     blocks are."""
-    finite = da.isfinite(table.X).all(axis=1).compute()
+    finite = to_numpy(da.isfinite(table.X).all(axis=1).compute())  # CuPy on GPU runs
     X = table.X[finite]
     dtype = np.int64 if model.network.task == "classification" else X.dtype
     predicted = X.map_blocks(model.predict, drop_axis=1, dtype=dtype).compute()
-    return np.asarray(predicted), finite
+    return to_numpy(predicted), finite

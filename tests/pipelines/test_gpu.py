@@ -1,0 +1,63 @@
+"""Every step and a whole run on CuPy blocks against NumPy: where a GPU is visible.
+
+Run by benchmarks/gpu_check.sh on a GPU machine; skipped elsewhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from suanli import cluster, datasets, pipelines
+from suanli.cluster.gpus import visible_gpu_count
+from suanli.pipelines.array_module import to_numpy
+from suanli.pipelines.device import dataset_to_device
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(visible_gpu_count() == 0,
+                                                  reason="no NVIDIA GPU visible")]
+
+DATA = "synthetic://telemetry?units=10&minutes=1&seed=5"
+
+
+def _assert_close(cpu: object, gpu: object, what: str) -> None:
+    expected, found = np.asarray(cpu), to_numpy(gpu)
+    if expected.dtype.kind in "fc":
+        np.testing.assert_allclose(found, expected, rtol=2e-4, atol=2e-4, equal_nan=True,
+                                   err_msg=what)
+    else:
+        np.testing.assert_array_equal(found, expected, err_msg=what)
+
+
+def test_every_step_on_cupy_matches_numpy() -> None:
+    import cupy
+    import dask
+
+    pipe = pipelines.load_pipeline("sensor-faults")
+    on_cpu = datasets.open(DATA)
+    on_gpu = dataset_to_device(on_cpu, "gpu")
+    with dask.config.set(scheduler="threads"):
+        for call in pipe.steps:
+            on_cpu, on_gpu = call.apply(on_cpu), call.apply(on_gpu)
+            for name, variable in on_cpu.data_vars.items():
+                gpu_values = on_gpu[name].data
+                if hasattr(gpu_values, "compute"):
+                    gpu_values = gpu_values.compute()
+                if name == "signal" or variable.dtype.kind == "f":
+                    assert isinstance(gpu_values, cupy.ndarray) or name != "signal", \
+                        f"{call.name}: {name} left the GPU"
+                _assert_close(variable.values, gpu_values, f"{call.name}: {name}")
+
+
+def test_sensor_faults_on_a_local_cuda_cluster_matches_cpu(local_cluster: cluster.Cluster,
+                                                            tmp_path: Path) -> None:
+    cpu = pipelines.run("sensor-faults", DATA, cluster=local_cluster,
+                        output=tmp_path / "cpu", train__epochs=60, device="cpu")
+    with cluster.start("local-cuda", dashboard_address=None) as gpu_cluster:
+        gpu = pipelines.run("sensor-faults", DATA, cluster=gpu_cluster,
+                            output=tmp_path / "gpu", train__epochs=60, device="gpu")
+    assert gpu.manifest["cluster"]["device"] == "gpu"
+    assert gpu.metrics["accuracy"] == pytest.approx(cpu.metrics["accuracy"], abs=0.02)
+    assert gpu.metrics["final_train_loss"] == pytest.approx(cpu.metrics["final_train_loss"],
+                                                            rel=0.02)
