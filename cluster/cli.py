@@ -19,12 +19,13 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 
-def _overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
+def parse_assignments(pairs: tuple[str, ...], form: str = "KEY=VALUE") -> dict[str, Any]:
+    """``--set`` options as a mapping; values are YAML (``4``, ``true``, ``[a, b]``)."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not FIELD=VALUE", param_hint="--set")
+            raise click.BadParameter(f"{pair!r} is not {form}", param_hint="--set")
         out[key.strip()] = yaml.safe_load(raw) if raw else ""
     return out
 
@@ -48,7 +49,7 @@ def plan_command(profile: str | None, assignments: tuple[str, ...]) -> None:
     from . import launch_plan, plan
 
     try:
-        spec = plan(profile, **_overrides(assignments))
+        spec = plan(profile, **parse_assignments(assignments, "FIELD=VALUE"))
         launch = launch_plan(spec)
     except ClusterError as error:
         _fail(error, EXIT_BAD_INPUT)

@@ -121,7 +121,11 @@ def launch(spec: ClusterSpec) -> Launch:
 def _process_classes() -> tuple[type, type]:
     from distributed.deploy import ssh
 
-    class BoundedScheduler(ssh.Scheduler):
+    class BoundedStart:
+        """Bounds ``start()`` and stops a launch that hangs (mixed into both classes)."""
+
+        role = "process"
+
         def __init__(self, *args: Any, startup_timeout: float, launch_token: str,
                      **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -129,19 +133,15 @@ def _process_classes() -> tuple[type, type]:
             self.launch_token = launch_token
 
         async def start(self) -> None:
-            await _bounded(self, super().start(), self.startup_timeout,
-                           f"scheduler on {self.address}")
+            await _bounded(self, super().start(),  # type: ignore[misc]
+                           self.startup_timeout,
+                           f"{self.role} on {getattr(self, 'address', '?')}")
 
-    class BoundedWorker(ssh.Worker):
-        def __init__(self, *args: Any, startup_timeout: float, launch_token: str,
-                     **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.startup_timeout = startup_timeout
-            self.launch_token = launch_token
+    class BoundedScheduler(BoundedStart, ssh.Scheduler):
+        role = "scheduler"
 
-        async def start(self) -> None:
-            await _bounded(self, super().start(), self.startup_timeout,
-                           f"workers on {self.address}")
+    class BoundedWorker(BoundedStart, ssh.Worker):
+        role = "workers"
 
     return BoundedScheduler, BoundedWorker
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import xarray as xr
 
+from .atomic import recover_interrupted_swap
 from .catalog import catalog_entry
 from .errors import DatasetError
 from .generators import open_synthetic
@@ -14,7 +15,7 @@ from .manifest import MANIFEST, verify
 from .netcdf import NETCDF_SUFFIXES, open_netcdf
 from .sources import Source, format_of
 from .tables import CSV_SUFFIXES, PARQUET_SUFFIXES, open_tables
-from .zarr_store import open_zarr, recover_interrupted_swap
+from .zarr_store import open_zarr
 
 SUPPORTED = ("synthetic://SCENARIO?..., a catalog name, Zarr (*.zarr), NetCDF/HDF5 (*.nc, "
              "*.h5), Parquet (*.parquet) or CSV (*.csv, *.csv.gz): a file, folder or glob, "

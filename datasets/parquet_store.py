@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .atomic import staging_for, swap_into_place
 from .compute import compute
-from .errors import DatasetError
 from .manifest import write_manifest
 from .panel import sample_rate, validate
-from .zarr_store import recover_interrupted_swap, swap_into_place
 
 
 def _write_part(signal: np.ndarray, units: np.ndarray, times: np.ndarray,
@@ -52,12 +50,7 @@ def write_parquet(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
                   progress: bool = False) -> Path:
     """Write panel ``ds`` to the folder ``path`` as Parquet files, atomically."""
     ds = validate(ds)
-    target = Path(path)
-    recover_interrupted_swap(target)
-    if target.exists() and not overwrite:
-        raise DatasetError("output exists; pass overwrite=True to replace it", path=str(target))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.writing-{uuid.uuid4().hex[:8]}")
+    target, staging = staging_for(path, overwrite)
     staging.mkdir()
     try:
         signal = ds["signal"].data

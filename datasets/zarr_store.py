@@ -25,6 +25,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from .atomic import recover_interrupted_swap, staging_for, swap_into_place
 from .compute import compute
 from .errors import DatasetError
 from .manifest import MANIFEST, read_manifest, write_manifest, zarr_location
@@ -168,12 +169,7 @@ class PendingWrite:
 
 def prepare_zarr(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False) -> PendingWrite:
     """Set up an atomic Zarr write of ``ds`` to ``path`` without computing anything."""
-    target = Path(path)
-    recover_interrupted_swap(target)
-    if target.exists() and not overwrite:
-        raise DatasetError("output exists; pass overwrite=True to replace it", path=str(target))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.writing-{uuid.uuid4().hex[:8]}")
+    target, staging = staging_for(path, overwrite)
     ready = _zarr_ready(ds)
     try:
         # Every chunk is written, even one that is all fill value, so a chunk
@@ -213,27 +209,3 @@ def _zarr_ready(ds: xr.Dataset) -> xr.Dataset:
         if variable.dtype == np.dtype(object):
             variable.encoding.pop("dtype", None)
     return out
-
-
-def recover_interrupted_swap(target: Path) -> None:
-    """Put back the previous output if a swap was killed between its two renames."""
-    if target.exists():
-        return
-    retired = sorted(target.parent.glob(f".{target.name}.replaced-*"))
-    if retired:
-        retired[-1].rename(target)
-
-
-def swap_into_place(staging: Path, target: Path) -> None:
-    """Move a complete ``staging`` output to ``target``, keeping the old one until then."""
-    if not target.exists():
-        staging.rename(target)
-        return
-    retired = target.with_name(f".{target.name}.replaced-{uuid.uuid4().hex[:8]}")
-    target.rename(retired)
-    try:
-        staging.rename(target)
-    except OSError:
-        retired.rename(target)
-        raise
-    shutil.rmtree(retired, ignore_errors=True)

@@ -7,14 +7,12 @@ pipeline, step, parameter or ``--set`` key, bad dataset, occupied output).
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 import numpy as np
-import yaml
 
 from suanli.cluster import ClusterError
-from suanli.cluster.cli import cluster_group
+from suanli.cluster.cli import cluster_group, parse_assignments
 from suanli.datasets import DatasetError
 from suanli.datasets.cli import datasets_group
 
@@ -22,16 +20,6 @@ from .errors import PipelineDefinitionError, PipelineError, RunOutputError
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
-
-
-def _parse_assignments(pairs: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not key=value", param_hint="--set")
-        out[key.strip()] = yaml.safe_load(raw) if raw else ""
-    return out
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,7 +44,7 @@ def run_command(pipeline: str, dataset: str | None, cluster_name: str | None,
     """Run PIPELINE (a shipped name such as sensor-faults, or a YAML file)."""
     from .runner import run
 
-    overrides = _parse_assignments(assignments)
+    overrides = parse_assignments(assignments)
     try:
         result = run(pipeline, dataset=dataset, cluster=cluster_name, output=output,
                      progress=True, say=lambda m: click.echo(m, err=True),
