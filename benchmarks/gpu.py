@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 
 
@@ -80,13 +81,13 @@ def main() -> None:
         cpu_s, nbytes = _features_seconds(cpu, uri, "cpu")
         began = time.perf_counter()
         pipelines.run("sensor-faults", "synthetic://telemetry?units=40&minutes=10&seed=0",
-                      cluster=cpu, output=f"/tmp/gpu-bench-cpu-{os.getpid()}", device="cpu")
+                      cluster=cpu, output=tempfile.mkdtemp(suffix="-cpu-run"), device="cpu")
         cpu_run = time.perf_counter() - began
     with cluster.start("local-cuda", dashboard_address=None) as gpu:
         gpu_s, _ = _features_seconds(gpu, uri, "gpu")
         began = time.perf_counter()
         result = pipelines.run("sensor-faults", "synthetic://telemetry?units=40&minutes=10&seed=0",
-                               cluster=gpu, output=f"/tmp/gpu-bench-gpu-{os.getpid()}",
+                               cluster=gpu, output=tempfile.mkdtemp(suffix="-gpu-run"),
                                device="gpu")
         gpu_run = time.perf_counter() - began
         floors = gpu.client.submit(_floors, min(args.gib, 4.0)).result()
