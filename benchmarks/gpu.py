@@ -16,6 +16,7 @@ import argparse
 import os
 import tempfile
 import time
+from pathlib import Path
 
 
 def _features_seconds(active: object, uri: str, device: str) -> tuple[float, float]:
@@ -81,13 +82,13 @@ def main() -> None:
         cpu_s, nbytes = _features_seconds(cpu, uri, "cpu")
         began = time.perf_counter()
         pipelines.run("sensor-faults", "synthetic://telemetry?units=40&minutes=10&seed=0",
-                      cluster=cpu, output=tempfile.mkdtemp(suffix="-cpu-run"), device="cpu")
+                      cluster=cpu, output=Path(tempfile.mkdtemp()) / "cpu-run", device="cpu")
         cpu_run = time.perf_counter() - began
     with cluster.start("local-cuda", dashboard_address=None) as gpu:
         gpu_s, _ = _features_seconds(gpu, uri, "gpu")
         began = time.perf_counter()
         result = pipelines.run("sensor-faults", "synthetic://telemetry?units=40&minutes=10&seed=0",
-                               cluster=gpu, output=tempfile.mkdtemp(suffix="-gpu-run"),
+                               cluster=gpu, output=Path(tempfile.mkdtemp()) / "gpu-run",
                                device="gpu")
         gpu_run = time.perf_counter() - began
         floors = gpu.client.submit(_floors, min(args.gib, 4.0)).result()
