@@ -109,8 +109,3 @@ def _from_module(name: str, module: ModuleType, variant: str) -> KindDefinition:
     return KindDefinition(name, getattr(module, f"start{suffix}"),
                           getattr(module, f"launch{suffix}", None),
                           getattr(module, f"expected_workers{suffix}", None))
-
-
-def starter_for(name: str) -> Starter:
-    """The start function of kind ``name``."""
-    return kind_definition(name).start

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import blocks
+
 CLASSES = ("normal", "imbalance", "misalignment", "bearing", "overheating")
 CHANNELS = ("vibration", "temperature", "current")
 UNITS_OF_MEASURE = {"vibration": "g", "temperature": "degC", "current": "A"}
@@ -124,9 +126,6 @@ def generate_range(seed: int, unit: int, start: int, stop: int, sample_rate: flo
                    gaps_per_hour: float) -> np.ndarray:
     """Samples ``[start, stop)`` of ``unit`` as (time, channel), assembled from whole blocks."""
     params = machine_parameters(seed, unit)
-    first, last = start // BLOCK, (stop - 1) // BLOCK
-    blocks = [generate_block(seed, unit, b, sample_rate, gaps_per_hour, params)
-              for b in range(first, last + 1)]
-    joined = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
-    offset = first * BLOCK
-    return joined[start - offset:stop - offset]
+    return blocks.generate_range(
+        lambda s, u, b: generate_block(s, u, b, sample_rate, gaps_per_hour, params),
+        BLOCK, seed, unit, start, stop)
