@@ -1,8 +1,13 @@
 """Synchronous data-parallel training on the workers that hold the data.
 
-Every step each block's gradient is computed where the block lives, the
-gradients are summed by a tree reduction, and the client applies the update;
-the new parameters travel to the workers with the next step's tasks.
+Every step each block's gradient is computed where the block lives and every
+block's task of the next step receives all of them (pre-summed by a tree
+reduction when there are many blocks). Each block's task applies the same
+optimizer update to the same sum in the same order, so every block holds the
+same parameters without a separate update task, and a step costs the
+scheduler one hop instead of three. A whole epoch is one graph, so there is no
+round trip to the client per step either: on a local cluster a synchronised
+step went from ~35 ms to about 10 ms of overhead.
 
 Mini-batches are drawn globally: each epoch ranks all rows by a permutation
 seeded by (seed, epoch), and step ``s`` takes the rows ranked in
@@ -13,6 +18,8 @@ rows are split into blocks or over how many workers.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,11 +35,18 @@ from tqdm.auto import tqdm
 from ..array_module import array_module
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from .network import Network, Params
-from .optimizers import make_optimizer, scheduled_rate
+from .optimizers import SGD, Adam, make_optimizer, scheduled_rate
 
 #: At least this many rows per block: fewer, larger tasks keep each step's
 #: scheduling overhead (~2 ms a task through distributed) below its compute.
 MIN_BLOCK_ROWS = 4096
+#: Each step's task receives up to this many parts and sums them itself: a level
+#: of a tree reduction costs a scheduler hop (~5 ms: distributed batches its
+#: messages), more than moving and adding a few small gradients.
+FLAT_SUM = 16
+#: Epochs are grouped into one graph of about this many steps (full-batch epochs
+#: are one step each); the client still records every epoch of the group.
+STEPS_PER_GRAPH = 64
 
 
 @dataclass
@@ -87,7 +101,8 @@ def fit_network(network: Network, X: da.Array, y: da.Array, *, epochs: int,
     With ``validation`` blocks the validation loss is recorded every epoch and
     the best parameters are returned; with ``patience`` too, training stops
     after that many epochs without improvement. With ``checkpoint`` the state
-    is saved after every epoch and a later call with the same ``fingerprint``
+    is saved after each graph of epochs (about ``STEPS_PER_GRAPH`` steps) and
+    when training stops early, and a later call with the same ``fingerprint``
     resumes from it.
     """
     train = _Blocks.of(X, y)
@@ -106,52 +121,139 @@ def fit_network(network: Network, X: da.Array, y: da.Array, *, epochs: int,
         history.validation_loss = list(state.validation_loss)
         history.resumed_from = state.epoch
     steps = 1 if batch_size is None else max(1, math.ceil(train.rows / batch_size))
-    for epoch in tqdm(range(first_epoch, epochs), desc="training", disable=not progress,
-                      leave=False):
-        step.learning_rate = scheduled_rate(learning_rate, schedule, epoch, epochs)
-        epoch_loss = epoch_score = 0.0
-        for index in range(steps):
-            batch = None if batch_size is None else (seed, epoch, index, batch_size)
-            grads, loss, score = _summed(network, params, train, batch, class_weight)
-            for name in grads:
-                if name.startswith("W"):
-                    grads[name] = grads[name] + l2 * params[name]
-            params = step.update(params, grads)
-            epoch_loss, epoch_score = epoch_loss + loss, epoch_score + score
-        penalty = 0.5 * l2 * sum(float((v ** 2).sum()) for k, v in params.items()
-                                 if k.startswith("W"))
-        history.loss.append(epoch_loss / train.rows + penalty)
-        history.accuracy.append(epoch_score / train.rows)
-        if held_out is not None:
-            _, loss, _ = _summed(network, params, held_out, None, class_weight)
-            history.validation_loss.append(loss / held_out.rows)
-            if history.validation_loss[-1] < best_loss:
-                best_params, best_loss, since_best = params, history.validation_loss[-1], 0
-            else:
-                since_best += 1
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, TrainingState(
-                epoch, params, step.state(), best_params, best_loss, since_best, history.loss,
-                history.accuracy, history.validation_loss), fingerprint)
-        if on_epoch is not None:
-            on_epoch(epoch, params)
-        if patience is not None and since_best >= patience:
+    per_graph = max(1, STEPS_PER_GRAPH // steps)
+    bar = tqdm(total=epochs - first_epoch, desc="training", disable=not progress, leave=False)
+    for group_start in range(first_epoch, epochs, per_graph):
+        group = range(group_start, min(group_start + per_graph, epochs))
+        plan = [(scheduled_rate(learning_rate, schedule, epoch, epochs),
+                 [None if batch_size is None else (seed, epoch, index, batch_size)
+                  for index in range(steps)]) for epoch in group]
+        finals = _epochs_graph(network, _StepState(params, step), train, plan, class_weight, l2)
+        validated = ([] if held_out is None else
+                     [_summed(network, final, held_out, None, class_weight) for final in finals])
+        finals, validated = dask.compute(finals, validated)
+        stop = False
+        for position, (epoch, final) in enumerate(zip(group, finals, strict=True)):
+            params, step = final.params, final.optimizer
+            penalty = 0.5 * l2 * sum(float((v ** 2).sum()) for k, v in params.items()
+                                     if k.startswith("W"))
+            history.loss.append(final.loss / train.rows + penalty)
+            history.accuracy.append(final.score / train.rows)
+            if held_out is not None:
+                history.validation_loss.append(validated[position][1] / held_out.rows)
+                if history.validation_loss[-1] < best_loss:
+                    best_params, best_loss, since_best = params, history.validation_loss[-1], 0
+                else:
+                    since_best += 1
+            stop = patience is not None and since_best >= patience
+            if checkpoint is not None and (stop or epoch == group[-1]):
+                save_checkpoint(checkpoint, TrainingState(
+                    epoch, params, step.state(), best_params, best_loss, since_best,
+                    history.loss, history.accuracy, history.validation_loss), fingerprint)
+            bar.update()
+            if on_epoch is not None:
+                on_epoch(epoch, params)
+            if stop:  # the group's later epochs were computed ahead; they are dropped
+                break
+        if stop:
             break
+    bar.close()
     if held_out is None:
         return params, history
     history.best_epoch = int(np.argmin(history.validation_loss))
     return best_params, history
 
 
-def _summed(network: Network, params: Params, blocks: _Blocks,
-            batch: tuple[int, int, int, int] | None, class_weight: np.ndarray | None
-            ) -> tuple[Params, float, float]:
-    """One synchronised step: every block's part, summed by a tree reduction."""
-    gradient = dask.delayed(_block_gradient, pure=True)
-    shared = dask.delayed(params)
-    parts = [gradient(network, shared, xb, yb, offset, blocks.rows, batch, class_weight)
+Part = tuple[Params, float, float]  # (gradients, summed loss, summed score)
+
+
+@dataclass(frozen=True)
+class _StepState:
+    """What a block's task hands its next step: the parameters this step's gradient
+    is taken at, the optimizer, and the epoch's running loss and score."""
+
+    params: Params
+    optimizer: SGD | Adam
+    loss: float = 0.0
+    score: float = 0.0
+
+    def advanced(self, l2: float, rate: float, parts: tuple[Part, ...]) -> _StepState:
+        """The state after the optimizer's step at ``rate`` on the summed ``parts``."""
+        grads, loss, score = _sum_parts(*parts)
+        grads = {name: grad + l2 * self.params[name] if name.startswith("W") else grad
+                 for name, grad in grads.items()}
+        optimizer = copy.deepcopy(self.optimizer)  # tasks must not change their inputs
+        optimizer.learning_rate = rate
+        return _StepState(optimizer.update(self.params, grads), optimizer,
+                          self.loss + loss, self.score + score)
+
+
+def _epochs_graph(network: Network, start: _StepState, blocks: _Blocks,
+                  plan: list[tuple[float, list[tuple[int, int, int, int] | None]]],
+                  class_weight: np.ndarray | None, l2: float) -> list[Any]:
+    """Epochs of synchronised steps as one graph, each epoch a (learning rate, batches)
+    pair of ``plan``; returns each epoch's final :class:`_StepState` (delayed).
+
+    The next epoch's steps continue from the last step's tasks, so the per-epoch
+    final states are side branches, off the chain of steps.
+    """
+    step = dask.delayed(_block_step, pure=True)
+    finish = dask.delayed(_finish_step, pure=True)
+    own: list[Any] = [start] * len(blocks.X)
+    summed: list[Any] = []
+    finals, update_rate = [], 0.0
+    for rate, batches in plan:
+        for index, batch in enumerate(batches):
+            own = [step(network, mine, l2, update_rate, index == 0, xb, yb, offset, blocks.rows,
+                        batch, class_weight, *summed)
+                   for mine, xb, yb, offset in zip(own, blocks.X, blocks.y, blocks.offsets,
+                                                   strict=True)]
+            summed, update_rate = _tree_sum(own, FLAT_SUM, _add_steps), rate
+        finals.append(finish(own[0], l2, rate, *summed))
+    return finals
+
+
+def _block_step(network: Network, previous: _StepState | tuple[_StepState, Part], l2: float,
+                update_rate: float, new_epoch: bool, X: Any, y: Any, offset: int, n_total: int,
+                batch: tuple[int, int, int, int] | None, class_weight: np.ndarray | None,
+                *summed: tuple[_StepState | None, Part]) -> tuple[_StepState, Part]:
+    """Apply the previous step's update at ``update_rate`` (the same on every block), then
+    take this block's part; a new epoch starts its loss and score from zero."""
+    if summed:
+        state = _finish_step(previous, l2, update_rate, *summed)
+    else:
+        assert isinstance(previous, _StepState)
+        state = previous
+    if new_epoch:
+        state = dataclasses.replace(state, loss=0.0, score=0.0)
+    return state, _block_gradient(network, state.params, X, y, offset, n_total, batch,
+                                  class_weight)
+
+
+def _finish_step(previous: _StepState | tuple[_StepState, Part], l2: float, rate: float,
+                 *summed: tuple[_StepState | None, Part]) -> _StepState:
+    state = previous[0] if isinstance(previous, tuple) else previous
+    return state.advanced(l2, rate, tuple(part for _, part in summed))
+
+
+def _summed(network: Network, state: Any, blocks: _Blocks,
+            batch: tuple[int, int, int, int] | None, class_weight: np.ndarray | None) -> Any:
+    """Every block's part at ``state``'s parameters, summed (delayed)."""
+    gradient = dask.delayed(_state_gradient, pure=True)
+    parts = [gradient(network, state, xb, yb, offset, blocks.rows, batch, class_weight)
              for xb, yb, offset in zip(blocks.X, blocks.y, blocks.offsets, strict=True)]
-    (total,) = dask.compute(_tree_sum(parts))
+    return dask.delayed(_sum_parts, pure=True)(*_tree_sum(parts, FLAT_SUM))
+
+
+def _state_gradient(network: Network, state: _StepState, *args: Any) -> Part:
+    return _block_gradient(network, state.params, *args)
+
+
+def _sum_parts(*parts: Part) -> Part:
+    """Sum in the given order: every block sums the same parts the same way."""
+    total = parts[0]
+    for part in parts[1:]:
+        total = _add_parts(total, part)
     return total
 
 
@@ -178,17 +280,23 @@ def _block_gradient(network: Network, params: Params, X: Any, y: Any, offset: in
     return network.gradient(params, X[rows], y[rows], batch_rows, class_weight)
 
 
-def _add_parts(a: tuple[Params, float, float], b: tuple[Params, float, float]
-               ) -> tuple[Params, float, float]:
+def _add_parts(a: Part, b: Part) -> Part:
     return ({k: a[0][k] + b[0][k] for k in a[0]}, a[1] + b[1], a[2] + b[2])
 
 
-def _tree_sum(parts: list[Any]) -> Any:
-    add = dask.delayed(_add_parts, pure=True)
-    while len(parts) > 1:
+def _add_steps(a: tuple[Any, Part], b: tuple[Any, Part]) -> tuple[None, Part]:
+    """Sum two block steps' parts; the states stay with their blocks."""
+    return None, _add_parts(a[1], b[1])
+
+
+def _tree_sum(parts: list[Any], leaves: int, adder: Callable[[Any, Any], Any] = _add_parts
+              ) -> list[Any]:
+    """Pairwise delayed sums until at most ``leaves`` parts are left."""
+    add = dask.delayed(adder, pure=True)
+    while len(parts) > leaves:
         paired = [add(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
         parts = paired + ([parts[-1]] if len(parts) % 2 else [])
-    return parts[0]
+    return parts
 
 
 def fit_network_local_steps(network: Network, X: da.Array, y: da.Array, *, rounds: int,
@@ -216,7 +324,7 @@ def fit_network_local_steps(network: Network, X: da.Array, y: da.Array, *, round
         parts = [local(network, shared, xb, yb, index, round_, local_steps, batch_size,
                        learning_rate, momentum, l2, seed, class_weight)
                  for index, (xb, yb) in enumerate(zip(train.X, train.y, strict=True))]
-        (total,) = dask.compute(_tree_sum(parts))
+        (total,) = dask.compute(dask.delayed(_sum_parts, pure=True)(*_tree_sum(parts, FLAT_SUM)))
         weighted, loss, rows = total
         params = {k: v / rows for k, v in weighted.items()}
         history.loss.append(loss / (rows * local_steps))

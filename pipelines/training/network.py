@@ -32,17 +32,19 @@ class Network:
         return len(self.layer_sizes) - 1
 
     def init(self, seed: int) -> Params:
-        """Zeros for a linear model (a convex problem); Glorot-uniform weights for an MLP."""
+        """Zeros for a linear model (a convex problem); Glorot-uniform weights and biases
+        for an MLP (as scikit-learn: random biases spread where each ReLU bends)."""
         rng = np.random.default_rng(seed)
         params: Params = {}
         for i, (fan_in, fan_out) in enumerate(zip(self.layer_sizes, self.layer_sizes[1:],
                                                   strict=False)):
             if self.depth == 1:
                 params[f"W{i}"] = np.zeros((fan_in, fan_out))
+                params[f"b{i}"] = np.zeros(fan_out)
             else:
                 limit = np.sqrt(6.0 / (fan_in + fan_out))
                 params[f"W{i}"] = rng.uniform(-limit, limit, (fan_in, fan_out))
-            params[f"b{i}"] = np.zeros(fan_out)
+                params[f"b{i}"] = rng.uniform(-limit, limit, fan_out)
         return params
 
     def _layers(self, params: Params, X: Any) -> list[tuple[Any, Any]]:

@@ -3,12 +3,18 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification, make_regression
+from sklearn.datasets import (
+    make_classification,
+    make_friedman1,
+    make_friedman3,
+    make_moons,
+    make_regression,
+)
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.neural_network import MLPClassifier
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from suanli import cluster
-from suanli.pipelines.training.data_parallel import fit_network, rebalance
+from suanli.pipelines.training.data_parallel import STEPS_PER_GRAPH, fit_network, rebalance
 from suanli.pipelines.training.network import Network
 from suanli.pipelines.training.optimizers import scheduled_rate
 
@@ -67,18 +73,62 @@ def test_data_parallel_softmax_matches_scikit_learn(local_cluster: cluster.Clust
     assert history.loss[-1] < history.loss[0]
 
 
-def test_data_parallel_mlp_matches_scikit_learn(local_cluster: cluster.Cluster) -> None:
-    X, y = make_classification(n_samples=6000, n_features=10, n_informative=6, n_classes=3,
-                               n_clusters_per_class=2, class_sep=1.5, random_state=4)
-    X = X.astype(np.float32)
+def _mlp_classification(name: str) -> tuple[np.ndarray, np.ndarray]:
+    if name == "moons":  # curved boundaries, plus four noise features
+        X, y = make_moons(n_samples=6000, noise=0.3, random_state=0)
+        X = np.hstack([X, np.random.default_rng(0).standard_normal((6000, 4))])
+    elif name == "blobs-3":
+        X, y = make_classification(n_samples=6000, n_features=10, n_informative=6,
+                                   n_classes=3, n_clusters_per_class=2, class_sep=1.5,
+                                   random_state=4)
+    else:  # 5 classes of two clusters each in 20 dimensions
+        X, y = make_classification(n_samples=6000, n_features=20, n_informative=10,
+                                   n_classes=5, n_clusters_per_class=2, class_sep=1.0,
+                                   random_state=7)
+    return X.astype(np.float32), y
+
+
+@pytest.mark.parametrize("name", ["blobs-3", "blobs-5", "moons"])
+def test_data_parallel_mlp_classifier_matches_scikit_learn(local_cluster: cluster.Cluster,
+                                                           name: str) -> None:
+    X, y = _mlp_classification(name)
     train, test = slice(0, 4500), slice(4500, None)
-    network = Network("classification", (10, 32, 3))
-    params, _ = fit_network(network, *_blocks(X[train], y[train]), epochs=300,
+    network = Network("classification", (X.shape[1], 32, int(y.max()) + 1))
+    params, _ = fit_network(network, *_blocks(X[train], y[train]), epochs=1000,
                             learning_rate=0.01, optimizer="adam", l2=1e-4)
     ours = (network.outputs(params, X[test]).argmax(axis=1) == y[test]).mean()
     reference = MLPClassifier(hidden_layer_sizes=(32,), alpha=1e-4, max_iter=1000,
                               random_state=0).fit(X[train], y[train]).score(X[test], y[test])
     assert ours >= reference - 0.01, (ours, reference)
+
+
+def _mlp_regression(name: str) -> tuple[np.ndarray, np.ndarray]:
+    if name == "friedman1":
+        X, y = make_friedman1(n_samples=12000, noise=1.0, random_state=0)
+    else:
+        X, y = make_friedman3(n_samples=12000, noise=0.1, random_state=0)
+    X = (X - X[:9000].mean(axis=0)) / X[:9000].std(axis=0)
+    return X.astype(np.float32), y.astype(np.float32)
+
+
+@pytest.mark.parametrize("name", ["friedman1", "friedman3"])
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # a fixed budget
+def test_data_parallel_mlp_regressor_matches_scikit_learn(local_cluster: cluster.Cluster,
+                                                          name: str) -> None:
+    """The same network, optimizer and budget as MLPRegressor: Adam at 0.01, batches of
+    1000 rows, 200 epochs, the same L2 (scikit-learn divides alpha by the batch size)."""
+    X, y = _mlp_regression(name)
+    train, test = slice(0, 9000), slice(9000, None)
+    network = Network("regression", (X.shape[1], 32, 1))
+    params, _ = fit_network(network, *_blocks(X[train], y[train]), epochs=200,
+                            learning_rate=0.01, optimizer="adam", batch_size=1000,
+                            l2=1e-4 / 1000)
+    ours = float(np.mean((network.outputs(params, X[test])[:, 0] - y[test]) ** 2))
+    reference = MLPRegressor(hidden_layer_sizes=(32,), alpha=1e-4, batch_size=1000,
+                             learning_rate_init=0.01, max_iter=200, n_iter_no_change=200,
+                             random_state=0).fit(X[train], y[train])
+    theirs = float(np.mean((reference.predict(X[test]) - y[test]) ** 2))
+    assert ours <= 1.02 * theirs, (ours, theirs)
 
 
 def test_linear_regression_reaches_least_squares(local_cluster: cluster.Cluster) -> None:
@@ -165,23 +215,26 @@ def test_resume_from_checkpoint_gives_the_uninterrupted_model(local_cluster: clu
     X, y = _problem(6)
     network = Network("classification", (12, 8, 4))
     blocks = _blocks(X, y)
-    options = dict(epochs=12, learning_rate=0.01, optimizer="adam", batch_size=1500, seed=2)
+    options = dict(epochs=40, learning_rate=0.01, optimizer="adam", batch_size=1500, seed=2)
     uninterrupted, _ = fit_network(network, *blocks, **options)  # type: ignore[arg-type]
 
     class Crash(Exception):
         pass
 
-    def crash_at_epoch_7(epoch: int, params: dict[str, np.ndarray]) -> None:
-        if epoch == 7:
+    def crash_at_epoch_35(epoch: int, params: dict[str, np.ndarray]) -> None:
+        if epoch == 35:
             raise Crash
 
     path = tmp_path / "checkpoint.npz"
     with pytest.raises(Crash):
         fit_network(network, *blocks, checkpoint=path, fingerprint="a",
-                    on_epoch=crash_at_epoch_7, **options)  # type: ignore[arg-type]
+                    on_epoch=crash_at_epoch_35, **options)  # type: ignore[arg-type]
     resumed, history = fit_network(network, *blocks, checkpoint=path, fingerprint="a",
                                    **options)  # type: ignore[arg-type]
-    assert history.resumed_from == 7 and len(history.loss) == 12
+    # 4 steps an epoch: checkpoints at the end of each graph of epochs
+    per_graph = STEPS_PER_GRAPH // 4
+    assert history.resumed_from == (35 // per_graph) * per_graph - 1 > 0
+    assert len(history.loss) == 40
     for name in uninterrupted:
         np.testing.assert_array_equal(resumed[name], uninterrupted[name])
     # another problem's checkpoint is not used
@@ -195,23 +248,40 @@ def test_training_survives_a_killed_worker() -> None:
     """RELIABILITY R2: SIGKILL one of three workers mid-training; training completes."""
     import os
     import signal
+    import threading
+    import time
 
     X, y = _problem(8)
     network = Network("classification", (12, 8, 4))
-    options = dict(epochs=15, learning_rate=0.01, optimizer="adam", batch_size=1500, seed=1)
+    options = dict(epochs=60, learning_rate=0.01, optimizer="adam", batch_size=1500, seed=1)
     with cluster.start("local", workers=3, threads_per_worker=1, dashboard_address=None) as c:
         blocks = rebalance(da.from_array(X, chunks=(1000, -1)), y, 3)
         clean, _ = fit_network(network, *blocks, **options)  # type: ignore[arg-type]
         victim = next(iter(c.client.run(os.getpid).values()))
+        killed_at: list[float] = []
 
-        def kill_at_epoch_5(epoch: int, params: dict[str, np.ndarray]) -> None:
-            if epoch == 5:
-                os.kill(victim, signal.SIGKILL)
+        def kill() -> None:
+            os.kill(victim, signal.SIGKILL)
+            killed_at.append(time.monotonic())
 
-        survived, history = fit_network(network, *blocks, on_epoch=kill_at_epoch_5,
+        def kill_soon_after_epoch_15(epoch: int, params: dict[str, np.ndarray]) -> None:
+            # epochs 16-31 are the next graph: the kill lands while it runs
+            if epoch == 15:
+                threading.Timer(0.05, kill).start()
+
+        survived, history = fit_network(network, *blocks, on_epoch=kill_soon_after_epoch_15,
                                         **options)  # type: ignore[arg-type]
-        assert len(history.loss) == 15
-        assert victim not in c.client.run(os.getpid).values()
+        finished = time.monotonic()
+        assert killed_at and killed_at[0] < finished
+        assert len(history.loss) == 60
+
+        def pids() -> set[int]:  # a dead worker the scheduler still lists answers an error
+            return {p for p in c.client.run(os.getpid, on_error="ignore").values()}
+
+        deadline = time.monotonic() + 10
+        while victim in pids() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert victim not in pids()
     # lost blocks are recomputed from their lineage: the same batches, the same model
     for name in clean:
         np.testing.assert_allclose(survived[name], clean[name], rtol=1e-4, atol=1e-6)
