@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -44,9 +45,12 @@ MIN_BLOCK_ROWS = 4096
 #: of a tree reduction costs a scheduler hop (~5 ms: distributed batches its
 #: messages), more than moving and adding a few small gradients.
 FLAT_SUM = 16
-#: Epochs are grouped into one graph of about this many steps (full-batch epochs
-#: are one step each); the client still records every epoch of the group.
+#: Short epochs are grouped into one graph of at most this many steps, or about
+#: GRAPH_SECONDS of work (full-batch epochs are one step each), so that progress,
+#: validation and checkpoints still come about every second. The client records
+#: every epoch of the group.
 STEPS_PER_GRAPH = 64
+GRAPH_SECONDS = 1.0
 
 
 @dataclass
@@ -101,8 +105,8 @@ def fit_network(network: Network, X: da.Array, y: da.Array, *, epochs: int,
     With ``validation`` blocks the validation loss is recorded every epoch and
     the best parameters are returned; with ``patience`` too, training stops
     after that many epochs without improvement. With ``checkpoint`` the state
-    is saved after each graph of epochs (about ``STEPS_PER_GRAPH`` steps) and
-    when training stops early, and a later call with the same ``fingerprint``
+    is saved after each graph of epochs (about a second of work) and when
+    training stops early, and a later call with the same ``fingerprint``
     resumes from it.
     """
     train = _Blocks.of(X, y)
@@ -121,10 +125,11 @@ def fit_network(network: Network, X: da.Array, y: da.Array, *, epochs: int,
         history.validation_loss = list(state.validation_loss)
         history.resumed_from = state.epoch
     steps = 1 if batch_size is None else max(1, math.ceil(train.rows / batch_size))
-    per_graph = max(1, STEPS_PER_GRAPH // steps)
     bar = tqdm(total=epochs - first_epoch, desc="training", disable=not progress, leave=False)
-    for group_start in range(first_epoch, epochs, per_graph):
+    group_start, per_graph = first_epoch, 1  # the first graph measures an epoch's time
+    while group_start < epochs:
         group = range(group_start, min(group_start + per_graph, epochs))
+        began = time.perf_counter()
         plan = [(scheduled_rate(learning_rate, schedule, epoch, epochs),
                  [None if batch_size is None else (seed, epoch, index, batch_size)
                   for index in range(steps)]) for epoch in group]
@@ -132,6 +137,9 @@ def fit_network(network: Network, X: da.Array, y: da.Array, *, epochs: int,
         validated = ([] if held_out is None else
                      [_summed(network, final, held_out, None, class_weight) for final in finals])
         finals, validated = dask.compute(finals, validated)
+        per_epoch = (time.perf_counter() - began) / len(group)
+        group_start, per_graph = group_start + len(group), max(1, min(
+            STEPS_PER_GRAPH // steps, int(GRAPH_SECONDS / max(per_epoch, 1e-6))))
         stop = False
         for position, (epoch, final) in enumerate(zip(group, finals, strict=True)):
             params, step = final.params, final.optimizer
