@@ -31,7 +31,11 @@ import numpy as np
 from distributed import wait
 
 from suanli import cluster
-from suanli.pipelines.training.data_parallel import fit_network, fit_network_local_steps
+from suanli.pipelines.training.data_parallel import (
+    fit_network,
+    fit_network_local_steps,
+    rebalance,
+)
 from suanli.pipelines.training.network import Network
 
 FEATURES, CLASSES, BLOCK_ROWS = 45, 5, 250_000
@@ -66,8 +70,8 @@ def run_suanli(X: np.ndarray, y: np.ndarray, tracker: Tracker, workers: int, pas
                batch_size: int = 65_536, local_steps: int | None = None) -> float:
     with cluster.start("local", workers=workers, threads_per_worker=1,
                        dashboard_address=None) as c:
-        X_blocks = da.from_array(X, chunks=(BLOCK_ROWS, -1)).persist()
-        y_blocks = da.from_array(y, chunks=(BLOCK_ROWS,)).persist()
+        # as the pipeline's train stage does: about two row blocks per worker thread
+        X_blocks, y_blocks = rebalance(da.from_array(X, chunks=(BLOCK_ROWS, -1)), y, workers)
         wait([X_blocks, y_blocks])
         assert c.worker_count == workers
         network = Network("classification", (FEATURES, CLASSES))

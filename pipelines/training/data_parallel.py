@@ -274,14 +274,25 @@ def _epoch_ranks(n_rows: int, seed: int, epoch: int) -> np.ndarray:
     return ranks
 
 
+@lru_cache(maxsize=32)
+def _block_batches(n_total: int, seed: int, epoch: int, offset: int, rows: int, size: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """A block's rows grouped by the epoch's batch they fall in, in row order, and where
+    each batch's group starts: a step then takes a slice instead of scanning the block."""
+    batch_of = _epoch_ranks(n_total, seed, epoch)[offset:offset + rows] // size
+    order = np.argsort(batch_of, kind="stable").astype(np.int32 if rows < 2**31 else np.int64)
+    bounds = np.searchsorted(batch_of[order], np.arange(-(-n_total // size) + 1))
+    return order, bounds
+
+
 def _block_gradient(network: Network, params: Params, X: Any, y: Any, offset: int,
                     n_total: int, batch: tuple[int, int, int, int] | None,
                     class_weight: np.ndarray | None) -> tuple[Params, float, float]:
     if batch is None:
         return network.gradient(params, X, y, n_total, class_weight)
     seed, epoch, index, size = batch
-    ranks = _epoch_ranks(n_total, seed, epoch)[offset:offset + X.shape[0]]
-    chosen = np.flatnonzero(ranks // size == index)
+    order, bounds = _block_batches(n_total, seed, epoch, offset, X.shape[0], size)
+    chosen = order[bounds[index]:bounds[index + 1]]
     xp = array_module(X)
     rows = xp.asarray(chosen)
     batch_rows = min(size, n_total - index * size)
