@@ -67,7 +67,7 @@ class Tracker:
 
 
 def run_suanli(X: np.ndarray, y: np.ndarray, tracker: Tracker, workers: int, passes: int,
-               batch_size: int = 65_536, local_steps: int | None = None) -> float:
+               batch_size: int = 65_536, local_steps: bool = False) -> float:
     with cluster.start("local", workers=workers, threads_per_worker=1,
                        dashboard_address=None) as c:
         # as the pipeline's train stage does: about two row blocks per worker thread
@@ -76,15 +76,16 @@ def run_suanli(X: np.ndarray, y: np.ndarray, tracker: Tracker, workers: int, pas
         assert c.worker_count == workers
         network = Network("classification", (FEATURES, CLASSES))
         tracker.began = time.perf_counter()
-        if local_steps is None:
+        if not local_steps:
             fit_network(network, X_blocks, y_blocks, epochs=passes, batch_size=batch_size,
                         learning_rate=0.02 * (batch_size / 65_536) ** 0.5, optimizer="adam",
                         on_epoch=lambda epoch, params: tracker.record(
                             lambda Xv: network.outputs(params, Xv).argmax(axis=1)))
         else:
-            # a round: every block takes local_steps steps (a pass over its rows)
+            # a round is a pass: every block takes enough steps to cover its rows
+            steps = -(-max(X_blocks.chunks[0]) // batch_size)
             fit_network_local_steps(
-                network, X_blocks, y_blocks, rounds=passes, local_steps=local_steps,
+                network, X_blocks, y_blocks, rounds=passes, local_steps=steps,
                 batch_size=batch_size, learning_rate=0.05,
                 on_epoch=lambda epoch, params: tracker.record(
                     lambda Xv: network.outputs(params, Xv).argmax(axis=1)))
@@ -146,8 +147,8 @@ def main() -> None:
          lambda t: run_suanli(X, y, t, 1, args.passes, batch_size=524_288)),
         (f"suanli, {cores} workers, batch 524,288",
          lambda t: run_suanli(X, y, t, cores, args.passes, batch_size=524_288)),
-        (f"suanli, {cores} workers, local steps (4 x 65,536 a round)",
-         lambda t: run_suanli(X, y, t, cores, args.passes, local_steps=4)),
+        (f"suanli, {cores} workers, local steps (65,536-row steps, a pass a round)",
+         lambda t: run_suanli(X, y, t, cores, args.passes, local_steps=True)),
         ("scikit-learn SGDClassifier.partial_fit, 1 process",
          lambda t: run_sklearn(X, y, t, args.passes)),
         (f"dask-ml Incremental(SGDClassifier), {cores} workers",
