@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import dask
 import xarray as xr
 
 from suanli import cluster as clusters
@@ -191,7 +192,8 @@ def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
             features_out = transformed[keep]
             if device == "gpu":
                 features_out = dataset_to_host(features_out)
-            pending = datasets.prepare_zarr(features_out, directory.path("features.zarr"))
+            pending = prepare_features_write(features_out, directory.path("features.zarr"),
+                                             keep_input_chunks=bool(census))
             try:
                 _, *found = datasets.compute(pending.delayed, *census, progress=progress)
                 features_path = pending.commit()
@@ -213,6 +215,18 @@ def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
                                           outputs, say, device)
     outputs["report"] = report
     return metrics, outputs
+
+
+def prepare_features_write(features: xr.Dataset, path: Path, *, keep_input_chunks: bool
+                           ) -> datasets.PendingWrite:
+    """The features' atomic Zarr write, not yet computed.
+
+    With ``keep_input_chunks`` the write's graph keeps the input's chunk tasks
+    under their own names: low-level fusion would rename them, and a census
+    computed alongside would then read (or generate) the input a second time.
+    """
+    with dask.config.set({"optimization.fuse.active": False} if keep_input_chunks else {}):
+        return datasets.prepare_zarr(features, path)
 
 
 def _train_and_evaluate(pipe: Pipeline, features: xr.Dataset, directory: RunDirectory,

@@ -199,3 +199,24 @@ def test_values_policy_reports_or_rejects_infinities(local_cluster: cluster.Clus
     clean = pipelines.run("sensor-faults", source, cluster=local_cluster,
                           output=tmp_path / "clean", train__epochs=5, values__policy="reject")
     assert clean.metrics["input_values"]["counts"]["+inf"] == 0
+
+
+def test_census_shares_the_input_chunks_with_the_features(tmp_path: Path) -> None:
+    """The input census rides along the features' write: one read of the input."""
+    from dask.core import flatten
+
+    from suanli.pipelines.runner import prepare_features_write
+
+    source = datasets.open("synthetic://telemetry?units=4&minutes=1&seed=3")
+    features = pipelines.load_pipeline("sensor-faults").transform(source)
+    features = features[["band_power", "window_stats"]]
+    input_chunks = set(flatten(source.signal.data.__dask_keys__()))
+    census_graph = set(datasets.lazy_value_report(source).__dask_graph__())
+    assert input_chunks <= census_graph
+    shared = prepare_features_write(features, tmp_path / "shared.zarr", keep_input_chunks=True)
+    assert input_chunks <= set(shared.delayed.__dask_graph__())
+    shared.discard()
+    # what this guards against: the fused write renames every input chunk
+    fused = prepare_features_write(features, tmp_path / "fused.zarr", keep_input_chunks=False)
+    assert not input_chunks & set(fused.delayed.__dask_graph__())
+    fused.discard()
