@@ -162,14 +162,20 @@ async def _bounded(process: Any, coroutine: Any, seconds: float, what: str) -> N
 
 
 def _stop_command(token: str) -> str:
-    """A POSIX shell command that kills the process groups launched with ``token``."""
+    """A POSIX shell command that kills the SSH sessions launched with ``token``.
+
+    The whole session, not only the process group: everything the launch
+    started (a wrapper script's children too) goes. Two passes, a moment
+    apart, also catch a launch that was still starting at the first.
+    """
     # "[x]yz" matches "xyz" but not itself: this command must not find itself
-    # (or its own process group) among the launches to stop.
+    # (or its own session) among the launches to stop.
     pattern = f"suanli-launch=[{token[0]}]{token[1:]}"
-    return (f"me=$(ps -o pgid= -p $$ | tr -d ' '); for p in $(pgrep -f '{pattern}'); do "
-            "g=$(ps -o pgid= -p \"$p\" | tr -d ' '); "
-            "[ -n \"$g\" ] && [ \"$g\" != \"$me\" ] && kill -KILL -- -\"$g\"; "
-            "done 2>/dev/null; true")
+    one_pass = (f"for p in $(pgrep -f '{pattern}'); do "
+                "s=$(ps -o sid= -p \"$p\" | tr -d ' '); "
+                "[ -n \"$s\" ] && [ \"$s\" != \"$me\" ] && pkill -KILL -s \"$s\"; "
+                "done 2>/dev/null")
+    return f"me=$(ps -o sid= -p $$ | tr -d ' '); {one_pass}; sleep 0.5; {one_pass}; true"
 
 
 def _tagged(python: str | None, token: str) -> str:
