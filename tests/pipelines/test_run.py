@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from suanli import cluster, datasets, pipelines
 from suanli.datasets import DatasetError
@@ -220,3 +221,48 @@ def test_census_shares_the_input_chunks_with_the_features(tmp_path: Path) -> Non
     fused = prepare_features_write(features, tmp_path / "fused.zarr", keep_input_chunks=False)
     assert not input_chunks & set(fused.delayed.__dask_graph__())
     fused.discard()
+
+
+@pytest.mark.slow
+def test_a_worker_killed_during_the_features_changes_nothing(tmp_path: Path) -> None:
+    """RELIABILITY R1: SIGKILL 1 of 3 workers when 40% of the feature blocks are done;
+    the run finishes with the clean run's features and metrics."""
+    import os
+    import signal
+
+    from distributed.diagnostics.plugin import SchedulerPlugin
+
+    class FeatureBlocks(SchedulerPlugin):
+        """Counts finished feature blocks; kills ``victim`` when ``kill_after`` are done."""
+
+        def __init__(self) -> None:
+            self.done, self.kill_after, self.victim, self.killed_at = 0, None, 0, None
+
+        def transition(self, key, start, finish, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if finish == "memory" and "features_block" in str(key):
+                self.done += 1
+                if self.kill_after is not None and self.killed_at is None \
+                        and self.done >= self.kill_after:
+                    os.kill(self.victim, signal.SIGKILL)
+                    self.killed_at = self.done
+
+    dataset = "synthetic://telemetry?units=40&minutes=6&seed=4"
+    counter = FeatureBlocks()
+    with cluster.start("local", workers=3, threads_per_worker=1,
+                       dashboard_address=None) as c:
+        c.dask_cluster.scheduler.add_plugin(counter)  # in-process scheduler: same object
+        clean = pipelines.run("sensor-faults", dataset, cluster=c, output=tmp_path / "clean",
+                              train__epochs=20)
+        blocks, counter.done = counter.done, 0
+        counter.victim = next(iter(c.client.run(os.getpid).values()))
+        counter.kill_after = max(1, int(0.4 * blocks))
+        survived = pipelines.run("sensor-faults", dataset, cluster=c,
+                                 output=tmp_path / "survived", train__epochs=20)
+        assert blocks >= 10 and counter.killed_at == counter.kill_after
+        assert counter.victim not in c.client.run(os.getpid, on_error="ignore").values()
+    for name in ("band_power", "window_stats"):
+        xr.testing.assert_identical(
+            datasets.open(str(clean.outputs["features"]))[name].load(),
+            datasets.open(str(survived.outputs["features"]))[name].load())
+    assert survived.metrics["accuracy"] == clean.metrics["accuracy"]
+    assert survived.metrics["confusion_matrix"] == clean.metrics["confusion_matrix"]
