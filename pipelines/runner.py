@@ -17,6 +17,7 @@ from typing import Any
 
 import dask
 import xarray as xr
+from distributed import KilledWorker
 
 from suanli import cluster as clusters
 from suanli import datasets
@@ -29,8 +30,9 @@ from .device import (
     resolve_device,
     worker_devices,
 )
-from .errors import PipelineError
+from .errors import PipelineError, StepError
 from .evaluation import classification_metrics, regression_metrics
+from .failures import steps_behind
 from .pipeline import Pipeline, load_pipeline
 from .plots import (
     plot_confusion_matrix,
@@ -197,6 +199,8 @@ def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
             try:
                 _, *found = datasets.compute(pending.delayed, *census, progress=progress)
                 features_path = pending.commit()
+            except KilledWorker as error:
+                raise killed_workers_error(pipe, ds, error) from error
             finally:
                 pending.discard()
             outputs["features"] = features_path
@@ -215,6 +219,20 @@ def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
                                           outputs, say, device)
     outputs["report"] = report
     return metrics, outputs
+
+
+def killed_workers_error(pipe: Pipeline, ds: xr.Dataset, error: KilledWorker) -> PipelineError:
+    """RELIABILITY R4: a task that killed every worker that ran it, named by its step."""
+    steps = steps_behind(pipe, ds, error.task)
+    what = (f"a task of this step, {error.task!r}," if steps
+            else f"a task reading the input, {error.task!r},")
+    message = (f"{what} killed each of the {error.allowed_failures + 1} workers that ran it "
+               f"(a crash in native code, an exit from the process, or the operating "
+               f"system's out-of-memory killer; the workers' logs say which). The cluster "
+               f"restarted the workers; nothing was written.")
+    if not steps:
+        return PipelineError(message[0].upper() + message[1:])
+    return StepError(" or ".join(steps), message)
 
 
 def prepare_features_write(features: xr.Dataset, path: Path, *, keep_input_chunks: bool

@@ -266,3 +266,43 @@ def test_a_worker_killed_during_the_features_changes_nothing(tmp_path: Path) -> 
             datasets.open(str(survived.outputs["features"]))[name].load())
     assert survived.metrics["accuracy"] == clean.metrics["accuracy"]
     assert survived.metrics["confusion_matrix"] == clean.metrics["confusion_matrix"]
+
+
+@pytest.mark.slow
+def test_a_step_whose_tasks_kill_their_workers_is_named(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """RELIABILITY R4: a task that kills its own process; the run fails quickly, naming
+    the step, and writes nothing; the cluster stays usable."""
+    import os
+    import time
+    from importlib import resources
+
+    import yaml
+
+    from suanli.pipelines import StepError, registry
+
+    registry.step_names()  # the built-in steps, before the registry is swapped for a copy
+    monkeypatch.setattr(registry, "_steps", dict(registry._steps))
+
+    def exit_process(block: np.ndarray) -> np.ndarray:  # local: pickled by value
+        os._exit(3)
+
+    @registry.step("crash_workers")
+    def crash_workers(ds: xr.Dataset) -> xr.Dataset:
+        data = ds.signal.data.map_blocks(exit_process, meta=ds.signal.data._meta)
+        return ds.assign(signal=ds.signal.copy(data=data))
+
+    shipped = resources.files("suanli.pipelines") / "definitions" / "sensor-faults.yaml"
+    spec = yaml.safe_load(shipped.read_text())
+    spec["steps"].insert(1, {"crash_workers": {}})
+    with cluster.start("local", workers=2, threads_per_worker=1,
+                       dashboard_address=None) as c:
+        began = time.monotonic()
+        with pytest.raises(StepError, match=r"step 'crash_workers' failed: a task of this "
+                                            r"step, .* killed each of the \d workers"):
+            pipelines.run(pipelines.load_pipeline(spec),
+                          "synthetic://telemetry?units=4&minutes=1&seed=1", cluster=c,
+                          output=tmp_path / "crashed", train__epochs=2)
+        assert time.monotonic() - began < 60
+        assert not (tmp_path / "crashed").exists()
+        assert c.client.submit(sum, [1, 2]).result(timeout=30) == 3
