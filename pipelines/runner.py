@@ -17,6 +17,7 @@ from typing import Any
 
 import dask
 import xarray as xr
+from dask.utils import format_bytes
 from distributed import KilledWorker
 
 from suanli import cluster as clusters
@@ -200,7 +201,8 @@ def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
                 _, *found = datasets.compute(pending.delayed, *census, progress=progress)
                 features_path = pending.commit()
             except KilledWorker as error:
-                raise killed_workers_error(pipe, ds, error) from error
+                raise killed_workers_error(pipe, ds, error, _worker_memory_limit(active)
+                                           ) from error
             finally:
                 pending.discard()
             outputs["features"] = features_path
@@ -221,8 +223,19 @@ def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
     return metrics, outputs
 
 
-def killed_workers_error(pipe: Pipeline, ds: xr.Dataset, error: KilledWorker) -> PipelineError:
-    """RELIABILITY R4: a task that killed every worker that ran it, named by its step."""
+def _worker_memory_limit(active: clusters.Cluster) -> int | None:
+    """The smallest memory limit of the cluster's workers (bytes), if it can be asked."""
+    with contextlib.suppress(Exception):
+        limits = [w.get("memory_limit") or 0
+                  for w in active.client.scheduler_info()["workers"].values()]
+        return min(limit for limit in limits if limit) if any(limits) else None
+    return None
+
+
+def killed_workers_error(pipe: Pipeline, ds: xr.Dataset, error: KilledWorker,
+                         memory_limit: int | None = None) -> PipelineError:
+    """RELIABILITY R4/R5: a task that killed every worker that ran it, named by its step,
+    with the workers' memory limit (the usual cause)."""
     steps = steps_behind(pipe, ds, error.task)
     what = (f"a task of this step, {error.task!r}," if steps
             else f"a task reading the input, {error.task!r},")
@@ -230,6 +243,10 @@ def killed_workers_error(pipe: Pipeline, ds: xr.Dataset, error: KilledWorker) ->
                f"(a crash in native code, an exit from the process, or the operating "
                f"system's out-of-memory killer; the workers' logs say which). The cluster "
                f"restarted the workers; nothing was written.")
+    if memory_limit:
+        message += (f" Each worker may use {format_bytes(memory_limit)} (its nanny stops it "
+                    f"at 95%); if the step needs more for a chunk, give the workers more "
+                    f"memory (memory_limit in the cluster profile) or the data smaller chunks.")
     if not steps:
         return PipelineError(message[0].upper() + message[1:])
     return StepError(" or ".join(steps), message)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,7 @@ import xarray as xr
 
 from suanli import cluster, datasets, pipelines
 from suanli.datasets import DatasetError
-from suanli.pipelines import RunOutputError
+from suanli.pipelines import RunOutputError, StepError
 
 FAST = {"train__epochs": 60}
 
@@ -268,6 +269,30 @@ def test_a_worker_killed_during_the_features_changes_nothing(tmp_path: Path) -> 
     assert survived.metrics["confusion_matrix"] == clean.metrics["confusion_matrix"]
 
 
+def _sensor_faults_with(monkeypatch: pytest.MonkeyPatch, step_name: str,
+                       on_block: Any) -> pipelines.Pipeline:
+    """sensor-faults with one more step after fill_gaps that maps ``on_block`` over the
+    signal (registered in a copy of the step registry, for this test only)."""
+    from importlib import resources
+
+    import yaml
+
+    from suanli.pipelines import registry
+
+    registry.step_names()  # the built-in steps, before the registry is swapped for a copy
+    monkeypatch.setattr(registry, "_steps", dict(registry._steps))
+
+    def mapped(ds: xr.Dataset) -> xr.Dataset:
+        data = ds.signal.data.map_blocks(on_block, meta=ds.signal.data._meta)
+        return ds.assign(signal=ds.signal.copy(data=data))
+
+    registry.step(step_name)(mapped)
+    shipped = resources.files("suanli.pipelines") / "definitions" / "sensor-faults.yaml"
+    spec = yaml.safe_load(shipped.read_text())
+    spec["steps"].insert(1, {step_name: {}})
+    return pipelines.load_pipeline(spec)
+
+
 @pytest.mark.slow
 def test_a_step_whose_tasks_kill_their_workers_is_named(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -275,34 +300,41 @@ def test_a_step_whose_tasks_kill_their_workers_is_named(tmp_path: Path,
     the step, and writes nothing; the cluster stays usable."""
     import os
     import time
-    from importlib import resources
-
-    import yaml
-
-    from suanli.pipelines import StepError, registry
-
-    registry.step_names()  # the built-in steps, before the registry is swapped for a copy
-    monkeypatch.setattr(registry, "_steps", dict(registry._steps))
 
     def exit_process(block: np.ndarray) -> np.ndarray:  # local: pickled by value
         os._exit(3)
 
-    @registry.step("crash_workers")
-    def crash_workers(ds: xr.Dataset) -> xr.Dataset:
-        data = ds.signal.data.map_blocks(exit_process, meta=ds.signal.data._meta)
-        return ds.assign(signal=ds.signal.copy(data=data))
-
-    shipped = resources.files("suanli.pipelines") / "definitions" / "sensor-faults.yaml"
-    spec = yaml.safe_load(shipped.read_text())
-    spec["steps"].insert(1, {"crash_workers": {}})
+    pipe = _sensor_faults_with(monkeypatch, "crash_workers", exit_process)
     with cluster.start("local", workers=2, threads_per_worker=1,
                        dashboard_address=None) as c:
         began = time.monotonic()
         with pytest.raises(StepError, match=r"step 'crash_workers' failed: a task of this "
                                             r"step, .* killed each of the \d workers"):
-            pipelines.run(pipelines.load_pipeline(spec),
-                          "synthetic://telemetry?units=4&minutes=1&seed=1", cluster=c,
+            pipelines.run(pipe, "synthetic://telemetry?units=4&minutes=1&seed=1", cluster=c,
                           output=tmp_path / "crashed", train__epochs=2)
         assert time.monotonic() - began < 60
         assert not (tmp_path / "crashed").exists()
+        assert c.client.submit(sum, [1, 2]).result(timeout=30) == 3
+
+
+@pytest.mark.slow
+def test_a_step_that_exceeds_worker_memory_names_the_step_and_the_limit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RELIABILITY R5: a step needs more memory than a worker has; the run fails naming
+    the step and the memory limit; the cluster stays usable."""
+    import time
+
+    def hold_too_much(block: np.ndarray) -> np.ndarray:
+        ballast = np.ones(200 * 2**20, dtype=np.float32)  # 800 MiB, touched
+        time.sleep(5)  # the nanny's memory monitor looks every 100 ms
+        return block + ballast[0]
+
+    pipe = _sensor_faults_with(monkeypatch, "needs_memory", hold_too_much)
+    with cluster.start("local", workers=2, threads_per_worker=1, memory_limit="400MiB",
+                       dashboard_address=None) as c:
+        with pytest.raises(StepError, match=r"step 'needs_memory' failed: .* Each worker may "
+                                            r"use 400\.00 MiB"):
+            pipelines.run(pipe, "synthetic://telemetry?units=4&minutes=1&seed=1", cluster=c,
+                          output=tmp_path / "too-big", train__epochs=2)
+        assert not (tmp_path / "too-big").exists()
         assert c.client.submit(sum, [1, 2]).result(timeout=30) == 3
