@@ -13,7 +13,7 @@ from typing import Any
 import dask.config
 import yaml
 
-from .errors import ClusterError, ClusterSpecError
+from .errors import ClusterError, ClusterSpecError, SchedulerLost
 from .handle import Cluster
 from .kinds import Launch, kind_definition, kind_names, register_kind
 from .preflight import version_mismatches
@@ -26,6 +26,7 @@ __all__ = [
     "ClusterSpec",
     "ClusterSpecError",
     "Launch",
+    "SchedulerLost",
     "connect",
     "kind_names",
     "launch_plan",

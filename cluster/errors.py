@@ -18,3 +18,7 @@ class ClusterSpecError(ClusterError, ValueError):
         self.value = value
         self.allowed = allowed
         super().__init__(f"cluster spec field {field!r} = {value!r} is not allowed: {allowed}")
+
+
+class SchedulerLost(ClusterError):
+    """The scheduler stopped answering while work was running on it."""

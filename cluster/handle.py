@@ -6,12 +6,14 @@ import contextlib
 import dataclasses
 import html
 import os
+import threading
 import time
+from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from . import registry
-from .errors import ClusterError
+from .errors import ClusterError, SchedulerLost
 from .kinds import kind_definition
 from .preflight import check_versions
 from .spec import ClusterSpec
@@ -114,6 +116,47 @@ class Cluster:
                 self.dask_cluster.close()
         if self.record_id is not None:
             registry.forget(self.record_id)
+
+    @contextlib.contextmanager
+    def failing_fast_if_scheduler_lost(self, grace: float = 5.0) -> Iterator[None]:
+        """Raise :class:`SchedulerLost` within about ``grace`` seconds of the scheduler
+        going away while the block runs (RELIABILITY R7).
+
+        Left alone, distributed's client keeps trying to reconnect for its whole
+        connect timeout and then fails with a bare ``CommClosedError``. A watcher
+        thread closes the client once it has been disconnected for ``grace``
+        seconds, which ends whatever the block was waiting for.
+        """
+        lost, finished = threading.Event(), threading.Event()
+
+        def watch() -> None:
+            since: float | None = None
+            while not finished.wait(0.25):
+                if self.client.status == "running":
+                    since = None
+                    continue
+                since = since or time.monotonic()
+                if time.monotonic() - since >= grace:
+                    lost.set()
+                    with contextlib.suppress(Exception):
+                        self.client.close(timeout=2)
+                    return
+
+        watcher = threading.Thread(target=watch, name="suanli-scheduler-watch", daemon=True)
+        watcher.start()
+        try:
+            yield
+        except BaseException as error:
+            if lost.is_set():
+                raise SchedulerLost(
+                    f"lost the scheduler at {self.scheduler_address}: it stopped answering "
+                    f"during the run (stopped, crashed or unreachable) and did not come back "
+                    f"within {grace:g} s. Nothing was written; rerun once the cluster is "
+                    f"back.") from error
+            raise
+        finally:
+            finished.set()
+            watcher.join(timeout=2)
 
     def __enter__(self) -> Cluster:
         return self

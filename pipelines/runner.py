@@ -115,8 +115,12 @@ def run(pipeline: str | Path | Pipeline | Mapping[str, Any],
             say(f"cluster: {active.spec.kind}, {active.worker_count} workers"
                 + (f", dashboard {link}" if link else ""))
             device = _choose_device(pipe, active, say)
-            metrics, outputs = _execute(pipe, ds, directory, active, timings, progress, say,
-                                        device)
+            try:
+                with active.failing_fast_if_scheduler_lost():
+                    metrics, outputs = _execute(pipe, ds, directory, active, timings, progress,
+                                                say, device)
+            except clusters.SchedulerLost as error:
+                raise PipelineError(str(error)) from error  # a failed run, not bad input
             cluster_record = {**active.spec.to_dict(), "workers_started": active.worker_count,
                               "startup_seconds": round(active.startup_seconds, 3),
                               "device": device}
