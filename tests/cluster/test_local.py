@@ -203,8 +203,14 @@ def test_default_layout_fits_small_and_large_machines() -> None:
 
 
 def _my_worker_processes() -> set[int]:
-    return {p.pid for p in psutil.Process().children(recursive=True)
-            if "spawn_main" in " ".join(p.cmdline())}
+    found = set()
+    for process in psutil.Process().children(recursive=True):
+        try:  # a worker killed by an earlier test may be a zombie until its nanny reaps it
+            if "spawn_main" in " ".join(process.cmdline()):
+                found.add(process.pid)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue
+    return found
 
 
 def test_a_start_that_fails_after_launch_leaves_nothing_running(
