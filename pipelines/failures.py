@@ -1,4 +1,5 @@
-"""Which pipeline step a failed Dask task belongs to, so errors name the step.
+"""Run failures told in the pipeline's terms: which step a failed Dask task
+belongs to, and what to do about it.
 
 Dask reports a failed task by its key (``('_die-1f2e...', 8, 0, 0)``). The
 steps are applied again, lazily, to the run's input, and each step's new
@@ -8,11 +9,16 @@ healthy run never materialises its graph layer by layer.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import xarray as xr
-from dask.utils import key_split
+from dask.utils import format_bytes, key_split
+from distributed import KilledWorker
 
+from suanli.cluster import Cluster
+
+from .errors import PipelineError, StepError
 from .pipeline import Pipeline
 
 
@@ -38,3 +44,31 @@ def steps_behind(pipe: Pipeline, ds: xr.Dataset, key: Any) -> list[str]:
 def _layer_names(ds: xr.Dataset) -> set[str]:
     graph = ds.__dask_graph__()
     return set(getattr(graph, "layers", {})) if graph is not None else set()
+
+
+def worker_memory_limit(active: Cluster) -> int | None:
+    """The smallest memory limit of the cluster's workers (bytes), if it can be asked."""
+    with contextlib.suppress(Exception):  # the scheduler may be the thing that failed
+        return min((w["memory_limit"] for w in active.client.scheduler_info()["workers"].values()
+                    if w.get("memory_limit")), default=None)
+    return None
+
+
+def killed_workers_error(pipe: Pipeline, ds: xr.Dataset, error: KilledWorker,
+                         memory_limit: int | None = None) -> PipelineError:
+    """RELIABILITY R4/R5: a task that killed every worker that ran it, named by its step,
+    with the workers' memory limit (the usual cause)."""
+    steps = steps_behind(pipe, ds, error.task)
+    what = (f"a task of this step, {error.task!r}," if steps
+            else f"a task reading the input, {error.task!r},")
+    message = (f"{what} killed each of the {error.allowed_failures + 1} workers that ran it "
+               f"(a crash in native code, an exit from the process, or the operating "
+               f"system's out-of-memory killer; the workers' logs say which). The cluster "
+               f"restarted the workers; nothing was written.")
+    if memory_limit:
+        message += (f" Each worker may use {format_bytes(memory_limit)} (its nanny stops it "
+                    f"at 95%); if the step needs more for a chunk, give the workers more "
+                    f"memory (memory_limit in the cluster profile) or the data smaller chunks.")
+    if not steps:
+        return PipelineError(message[0].upper() + message[1:])
+    return StepError(" or ".join(steps), message)

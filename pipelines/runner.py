@@ -17,7 +17,6 @@ from typing import Any
 
 import dask
 import xarray as xr
-from dask.utils import format_bytes
 from distributed import KilledWorker
 
 from suanli import cluster as clusters
@@ -31,9 +30,9 @@ from .device import (
     resolve_device,
     worker_devices,
 )
-from .errors import PipelineError, StepError
+from .errors import PipelineError
 from .evaluation import classification_metrics, regression_metrics
-from .failures import steps_behind
+from .failures import killed_workers_error, worker_memory_limit
 from .pipeline import Pipeline, load_pipeline
 from .plots import (
     plot_confusion_matrix,
@@ -205,7 +204,7 @@ def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
                 _, *found = datasets.compute(pending.delayed, *census, progress=progress)
                 features_path = pending.commit()
             except KilledWorker as error:
-                raise killed_workers_error(pipe, ds, error, _worker_memory_limit(active)
+                raise killed_workers_error(pipe, ds, error, worker_memory_limit(active)
                                            ) from error
             finally:
                 pending.discard()
@@ -225,35 +224,6 @@ def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
                                           outputs, say, device)
     outputs["report"] = report
     return metrics, outputs
-
-
-def _worker_memory_limit(active: clusters.Cluster) -> int | None:
-    """The smallest memory limit of the cluster's workers (bytes), if it can be asked."""
-    with contextlib.suppress(Exception):
-        limits = [w.get("memory_limit") or 0
-                  for w in active.client.scheduler_info()["workers"].values()]
-        return min(limit for limit in limits if limit) if any(limits) else None
-    return None
-
-
-def killed_workers_error(pipe: Pipeline, ds: xr.Dataset, error: KilledWorker,
-                         memory_limit: int | None = None) -> PipelineError:
-    """RELIABILITY R4/R5: a task that killed every worker that ran it, named by its step,
-    with the workers' memory limit (the usual cause)."""
-    steps = steps_behind(pipe, ds, error.task)
-    what = (f"a task of this step, {error.task!r}," if steps
-            else f"a task reading the input, {error.task!r},")
-    message = (f"{what} killed each of the {error.allowed_failures + 1} workers that ran it "
-               f"(a crash in native code, an exit from the process, or the operating "
-               f"system's out-of-memory killer; the workers' logs say which). The cluster "
-               f"restarted the workers; nothing was written.")
-    if memory_limit:
-        message += (f" Each worker may use {format_bytes(memory_limit)} (its nanny stops it "
-                    f"at 95%); if the step needs more for a chunk, give the workers more "
-                    f"memory (memory_limit in the cluster profile) or the data smaller chunks.")
-    if not steps:
-        return PipelineError(message[0].upper() + message[1:])
-    return StepError(" or ".join(steps), message)
 
 
 def prepare_features_write(features: xr.Dataset, path: Path, *, keep_input_chunks: bool
