@@ -54,12 +54,36 @@ def worker_memory_limit(active: Cluster) -> int | None:
     return None
 
 
+def suspicious_task_groups(active: Cluster) -> dict[str, int]:
+    """For each task name prefix, how often a worker died while one of its tasks ran
+    (the scheduler's running count; compare two readings)."""
+    def read(dask_scheduler: Any) -> dict[str, int]:
+        return {name: prefix.suspicious
+                for name, prefix in dask_scheduler.task_prefixes.items() if prefix.suspicious}
+
+    with contextlib.suppress(Exception):  # the scheduler may be the thing that failed
+        return dict(active.client.run_on_scheduler(read))
+    return {}
+
+
 def killed_workers_error(pipe: Pipeline, ds: xr.Dataset, error: KilledWorker,
-                         memory_limit: int | None = None) -> PipelineError:
+                         memory_limit: int | None = None,
+                         suspects: dict[str, int] | None = None) -> PipelineError:
     """RELIABILITY R4/R5: a task that killed every worker that ran it, named by its step,
-    with the workers' memory limit (the usual cause)."""
+    with the workers' memory limit (the usual cause).
+
+    Dask suspects every task a dying worker was running, and names whichever
+    reaches the limit first: sometimes a cheap bystander (a census scan next to
+    the step that used the memory). ``suspects`` (task prefix: deaths seen,
+    during this run) then points at the step's tasks that were there each time.
+    """
     steps = steps_behind(pipe, ds, error.task)
-    what = (f"a task of this step, {error.task!r}," if steps
+    culprit = error.task
+    for prefix, _ in sorted((suspects or {}).items(), key=lambda item: -item[1]):
+        if steps:
+            break
+        steps, culprit = steps_behind(pipe, ds, prefix), prefix
+    what = (f"a task of this step, {culprit!r}," if steps
             else f"a task reading the input, {error.task!r},")
     message = (f"{what} killed each of the {error.allowed_failures + 1} workers that ran it "
                f"(a crash in native code, an exit from the process, or the operating "

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import dask
+import dask.array as da
 import xarray as xr
 from distributed import KilledWorker
 
@@ -32,7 +33,7 @@ from .device import (
 )
 from .errors import PipelineError
 from .evaluation import classification_metrics, regression_metrics
-from .failures import killed_workers_error, worker_memory_limit
+from .failures import killed_workers_error, suspicious_task_groups, worker_memory_limit
 from .pipeline import Pipeline, load_pipeline
 from .plots import (
     plot_confusion_matrix,
@@ -183,11 +184,13 @@ def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
             # On gpu the signal becomes CuPy blocks as soon as it is read and
             # stays there; only the features come back to be written.
             ds = dataset_to_device(ds, device)
+            policy, allow = pipe.values["policy"], tuple(pipe.values["allow"])
+            if policy == "report":
+                ds = share_input_chunks(ds)
             transformed = pipe.transform(ds)
             keep = [str(name) for name, var in transformed.data_vars.items()
                     if not set(var.dims) & set(RAW_DIMS)]
             say(f"computing features: {', '.join(keep)}")
-            policy, allow = pipe.values["policy"], tuple(pipe.values["allow"])
             values: datasets.ValueReport | None = None
             if policy == "reject":
                 # Before any output: one extra pass, so a bad input writes nothing.
@@ -200,12 +203,16 @@ def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
                 features_out = dataset_to_host(features_out)
             pending = prepare_features_write(features_out, directory.path("features.zarr"),
                                              keep_input_chunks=bool(census))
+            suspicious = suspicious_task_groups(active)
             try:
                 _, *found = datasets.compute(pending.delayed, *census, progress=progress)
                 features_path = pending.commit()
             except KilledWorker as error:
-                raise killed_workers_error(pipe, ds, error, worker_memory_limit(active)
-                                           ) from error
+                now = suspicious_task_groups(active)
+                suspects = {name: count - suspicious.get(name, 0)
+                            for name, count in now.items() if count > suspicious.get(name, 0)}
+                raise killed_workers_error(pipe, ds, error, worker_memory_limit(active),
+                                           suspects) from error
             finally:
                 pending.discard()
             outputs["features"] = features_path
@@ -226,13 +233,34 @@ def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
     return metrics, outputs
 
 
+def share_input_chunks(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with each Dask variable's chunk tasks in a plain graph layer of their own.
+
+    Dask's blockwise fusion folds an input layer into the first step that reads
+    it, renaming its tasks; a census computed alongside (by the input's own
+    keys) would then read, or generate, the input a second time. A materialised
+    layer is never folded, so both share each chunk.
+    """
+    from dask.highlevelgraph import HighLevelGraph
+
+    shared = {}
+    for name, array in ds.data_vars.items():
+        data = array.data
+        if isinstance(data, da.Array):
+            graph = HighLevelGraph.from_collections(data.name, dict(data.__dask_graph__()))
+            shared[name] = array.copy(data=da.Array(graph, data.name, data.chunks,
+                                                    meta=data._meta))
+    return ds.assign(shared)
+
+
 def prepare_features_write(features: xr.Dataset, path: Path, *, keep_input_chunks: bool
                            ) -> datasets.PendingWrite:
     """The features' atomic Zarr write, not yet computed.
 
     With ``keep_input_chunks`` the write's graph keeps the input's chunk tasks
-    under their own names: low-level fusion would rename them, and a census
-    computed alongside would then read (or generate) the input a second time.
+    under their own names (with :func:`share_input_chunks` on the input): low-level
+    fusion would rename them, and a census computed alongside would then read
+    (or generate) the input a second time.
     """
     with dask.config.set({"optimization.fuse.active": False} if keep_input_chunks else {}):
         return datasets.prepare_zarr(features, path)

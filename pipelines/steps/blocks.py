@@ -13,7 +13,7 @@ from ..array_module import array_module
 #: kernel over one batch stay in a core's L2 cache, and each NumPy call is long
 #: enough that threads sharing a worker do not queue on the GIL (measured on
 #: 2 cores: 64 Ki elements scaled to 1.2x on 2 threads, 256 Ki to 1.7x).
-CPU_BATCH_ELEMENTS = 262_144
+CPU_BATCH_ELEMENTS = 262144
 
 
 def dask_data(array: xr.DataArray) -> da.Array:

@@ -20,6 +20,7 @@ import xarray as xr
 from ..array_module import array_module, fft_module
 from ..errors import PipelineDefinitionError
 from ..registry import step
+from . import kernels
 from .blocks import batch_rows, dask_data, whole_windows
 
 DEFAULT_BANDS = ((1, 10), (10, 20), (20, 35), (35, 70), (70, 120), (120, 200), (200, 400),
@@ -135,15 +136,72 @@ def _features_block(block: Any, *, weights: Any | None, taper: Any, log: bool,
                     stats: tuple[str, ...]) -> Any:
     """(unit, window, offset, channel) -> (unit, window, channel, band powers + stats)."""
     xp = array_module(block)
-    fft = fft_module(xp)
     # Channel-major with contiguous samples: free when the block already is (the
     # preprocessing steps produce that layout), one copy otherwise.
     data = xp.moveaxis(block, 3, 1)
-    if data.strides[-1] != data.itemsize:
+    if data.strides[-1] != data.itemsize or data.strides[-2] != data.shape[-1] * data.itemsize:
         data = xp.ascontiguousarray(data)
+    if kernels.is_compiled_dtype(data):
+        out = _features_compiled(data, weights=weights, taper=taper, stats=stats)
+    else:
+        out = _features_array_module(data, weights=weights, taper=taper, stats=stats)
+    n_bands = 0 if weights is None else weights.shape[1]
+    if log and weights is not None:
+        powers = out[..., :n_bands]
+        xp.log10(xp.maximum(powers, xp.finfo(out.dtype).tiny), out=powers)
+    return out
+
+
+def _features_compiled(data: np.ndarray, *, weights: np.ndarray | None, taper: np.ndarray,
+                       stats: tuple[str, ...]) -> np.ndarray:
+    """The CPU path: one compiled pass per batch for the moments and the tapered copy,
+    then the FFT, |X|^2 compiled, and a small matmul into bands."""
     units, channels, n_windows, size = data.shape
     n_bands = 0 if weights is None else weights.shape[1]
-    out = xp.empty((units, n_windows, channels, n_bands + len(stats)), dtype=block.dtype)
+    out = np.empty((units, n_windows, channels, n_bands + len(stats)), dtype=data.dtype)
+    picks = [kernels.MOMENT_STATS.index(name) for name in stats]
+    # Interleaved (re, im) weights are equal in pairs: one row per frequency bin.
+    bin_weights = None if weights is None else np.ascontiguousarray(weights[::2])
+    zero, tiny = data.dtype.type(0), np.finfo(data.dtype).tiny
+    fft = fft_module(np)
+    step_rows = batch_rows(np, size * channels, n_windows)
+    for unit in range(units):
+        for start in range(0, n_windows, step_rows):
+            rows = slice(start, min(start + step_rows, n_windows))
+            batch = data[unit, :, rows]  # (channel, window, offset)
+            # Whole contiguous arrays (a channel's plane, fresh buffers): slices would
+            # compile a strided variant that does not vectorise.
+            buffer = np.empty(batch.shape, dtype=data.dtype)
+            found = np.empty((channels, batch.shape[1], len(kernels.MOMENT_STATS)), data.dtype)
+            high, low = batch.max(axis=-1), batch.min(axis=-1)
+            for channel in range(channels):
+                kernels.window_moments(data[unit, channel], start, high[channel], low[channel],
+                                       taper, found[channel], buffer[channel],
+                                       weights is not None, zero, tiny)
+            if not np.isfinite(found[..., 0]).all():
+                # NaN or inf in the batch: the reference code keeps NumPy's semantics.
+                out[unit, rows] = _features_array_module(
+                    np.ascontiguousarray(data[unit:unit + 1, :, rows]), weights=weights,
+                    taper=taper, stats=stats)[0]
+                continue
+            out[unit, rows, :, n_bands:] = found[..., picks].transpose(1, 0, 2)
+            if bin_weights is not None:
+                spectrum = fft.rfft(buffer, axis=-1)
+                power = np.empty(spectrum.shape, dtype=data.dtype)
+                kernels.power_spectrum(spectrum, power)
+                out[unit, rows, :, :n_bands] = (power @ bin_weights).transpose(1, 0, 2)
+    return out
+
+
+def _features_array_module(data: Any, *, weights: Any | None, taper: Any,
+                           stats: tuple[str, ...]) -> Any:
+    """The reference path for any array module (CuPy on GPUs); data is
+    (unit, channel, window, offset) with contiguous samples."""
+    xp = array_module(data)
+    fft = fft_module(xp)
+    units, channels, n_windows, size = data.shape
+    n_bands = 0 if weights is None else weights.shape[1]
+    out = xp.empty((units, n_windows, channels, n_bands + len(stats)), dtype=data.dtype)
     if weights is not None:
         weights, taper = xp.asarray(weights), xp.asarray(taper)
     step_rows = batch_rows(xp, size * channels, n_windows)
@@ -159,12 +217,9 @@ def _features_block(block: Any, *, weights: Any | None, taper: Any, log: bool,
                     out[unit, rows, :, n_bands + k] = found[name].T
             if weights is not None:
                 centred *= taper
-                parts = fft.rfft(centred, axis=-1).view(block.dtype)  # interleaved re, im
+                parts = fft.rfft(centred, axis=-1).view(data.dtype)  # interleaved re, im
                 parts *= parts
                 out[unit, rows, :, :n_bands] = (parts @ weights).transpose(1, 0, 2)
-    if log and weights is not None:
-        powers = out[..., :n_bands]
-        xp.log10(xp.maximum(powers, xp.finfo(out.dtype).tiny), out=powers)
     return out
 
 

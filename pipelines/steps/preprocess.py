@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import dask.array as da
@@ -13,6 +14,7 @@ from suanli.datasets import sample_rate
 from ..array_module import array_module, to_numpy
 from ..errors import PipelineDefinitionError
 from ..registry import step
+from . import kernels
 from .blocks import dask_data, time_last
 
 
@@ -30,19 +32,62 @@ def fill_gaps(ds: xr.Dataset, *, max_gap: int = 256, variable: str = "signal") -
     array = ds[variable]
     axis = array.dims.index("time")
     data = dask_data(array)
-    filled = da.map_overlap(_fill_block, data, depth={axis: max_gap}, boundary="none",
-                            dtype=data.dtype, max_gap=max_gap, axis=axis, meta=data._meta)
+    if data.numblocks[axis] == 1:
+        filled = da.map_blocks(_fill_block, data, None, None, dtype=data.dtype, max_gap=max_gap,
+                               axis=axis, used=[(0, 0)], meta=data._meta)
+    else:
+        # Not map_overlap: that copies every chunk into a larger one with its
+        # neighbours' edges, which only the rare rows with a gap need.
+        # (map_blocks pairs blocks by position, whatever their sizes.)
+        before, after, used = _neighbour_edges(data, axis, max_gap)
+        filled = da.map_blocks(_fill_block, data, before, after, dtype=data.dtype,
+                               max_gap=max_gap, axis=axis, used=used, meta=data._meta)
     return ds.assign({variable: array.copy(data=filled)})
 
 
-def _fill_block(block: Any, *, max_gap: int, axis: int) -> Any:
+def _neighbour_edges(data: da.Array, axis: int, depth: int
+                     ) -> tuple[da.Array, da.Array, list[tuple[int, int]]]:
+    """For each chunk along ``axis``, the ``depth`` samples before it and after it,
+    as arrays with one chunk per chunk of ``data``, and how many of them to use:
+    fewer at the ends of the series, where a one-sample stand-in keeps the
+    chunk (Dask drops empty ones)."""
+    bounds = np.cumsum((0, *data.chunks[axis])).tolist()
+    length = data.shape[axis]
+
+    def edge(start: int, stop: int) -> da.Array:
+        index = [slice(None)] * data.ndim
+        index[axis] = slice(start, max(stop, start + 1))
+        return data[tuple(index)].rechunk({axis: -1})
+
+    before = [edge(max(0, start - depth), start) for start in bounds[:-1]]
+    after = [edge(min(stop, length - 1), min(length, stop + depth)) for stop in bounds[1:]]
+    used = [(min(depth, start), min(depth, length - stop))
+            for start, stop in pairwise(bounds)]
+    return da.concatenate(before, axis=axis), da.concatenate(after, axis=axis), used
+
+
+def _fill_block(block: Any, before: Any | None, after: Any | None, *, max_gap: int, axis: int,
+                used: list[tuple[int, int]], block_id: tuple[int, ...] | None = None) -> Any:
     xp = array_module(block)
     # A private copy with contiguous samples: the layout every later step reads fastest.
     series = time_last(block, axis, copy=True)
     rows = series.reshape(-1, series.shape[-1])
     # A row's sum is NaN when it has a NaN: one cheap pass finds the rows to mend.
-    for row in np.flatnonzero(to_numpy(xp.isnan(rows.sum(axis=1)))):
-        _fill_row(rows[row], max_gap, xp)
+    broken = np.flatnonzero(to_numpy(xp.isnan(rows.sum(axis=1))))
+    if broken.size == 0:
+        return xp.moveaxis(series, -1, axis)
+    n_before, n_after = used[block_id[axis] if block_id else 0]
+    empty = rows[:, :0]
+    lead = empty if before is None else time_last(before, axis).reshape(rows.shape[0], -1)
+    lead = lead[:, lead.shape[1] - n_before:]
+    tail = empty if after is None else time_last(after, axis).reshape(rows.shape[0], -1)
+    tail = tail[:, :n_after]
+    for row in broken:
+        # The row between its neighbours' edges, so gaps across chunk boundaries
+        # fill exactly as in one long series.
+        extended = xp.concatenate([lead[row], rows[row], tail[row]])
+        _fill_row(extended, max_gap, xp)
+        rows[row] = extended[n_before: n_before + rows.shape[1]]
     return xp.moveaxis(series, -1, axis)
 
 
@@ -85,32 +130,40 @@ def zscore(ds: xr.Dataset, *, variable: str = "signal", dim: str = "time") -> xr
                                       f"{array.dims}")
     axis = array.dims.index(dim)
     data = dask_data(array)
-    mean, scale = _mean_and_inverse_std(data, axis)
-    normalised = da.map_blocks(_standardise, data, da.expand_dims(mean, axis),
-                               da.expand_dims(scale, axis), dtype=data.dtype)
+    stats = _mean_and_inverse_std(data, axis)
+    # Every chunk of a series takes that series' (mean, 1/std): "z" stands for the
+    # stats' own axis, one chunk of two, where ``dim`` was.
+    index = "".join(chr(ord("a") + i) for i in range(data.ndim))
+    normalised = da.blockwise(_standardise, index, data, index, stats,
+                              index[:axis] + "z" + index[axis + 1:], axis=axis,
+                              dtype=data.dtype, meta=data._meta, concatenate=True)
     return ds.assign({variable: array.copy(data=normalised)})
 
 
-def _mean_and_inverse_std(data: da.Array, axis: int) -> tuple[da.Array, da.Array]:
-    """Per-series mean and 1/std in one pass, merging per-chunk moments (Chan et al.)."""
+def _mean_and_inverse_std(data: da.Array, axis: int) -> da.Array:
+    """Per-series (mean, 1/std) stacked along ``axis``, in ``data``'s dtype, from one
+    pass that merges per-chunk moments (Chan et al.)."""
     parts = da.map_blocks(_chunk_moments, data, axis=axis, dtype=np.float64,
                           chunks=tuple((3,) * len(c) if i == axis else c
                                        for i, c in enumerate(data.chunks)))
     # parts holds (count, mean, M2) for every chunk along ``axis``: merge them.
     parts = parts.rechunk({axis: -1})
-    merged = da.map_blocks(_merge_moments, parts, axis=axis, dtype=np.float64,
-                           chunks=tuple((2,) if i == axis else c for i, c in
-                                        enumerate(parts.chunks)))
-    mean = da.take(merged, 0, axis=axis).astype(data.dtype)
-    std = da.take(merged, 1, axis=axis)
-    scale = da.where(std > 0, 1.0 / da.where(std > 0, std, 1.0), 1.0).astype(data.dtype)
-    return mean, scale
+    return da.map_blocks(_merge_moments, parts, axis=axis, out_dtype=data.dtype,
+                         dtype=data.dtype,
+                         chunks=tuple((2,) if i == axis else c for i, c in
+                                      enumerate(parts.chunks)))
 
 
 def _chunk_moments(block: Any, *, axis: int) -> Any:
     """(count, mean, M2) of every series in ``block``, stacked where ``axis`` was."""
     xp = array_module(block)
     series = time_last(block, axis)
+    if kernels.is_compiled_dtype(series):
+        rows = xp.ascontiguousarray(series.reshape(-1, series.shape[-1]))
+        found = np.empty((rows.shape[0], 3))
+        kernels.series_moments(rows, found)
+        if np.isfinite(found[:, 1]).all():
+            return xp.moveaxis(found.reshape(*series.shape[:-1], 3), -1, axis)
     # float32 sums along contiguous samples are pairwise (error ~ log n), then float64.
     total = series.sum(axis=-1, keepdims=True).astype(np.float64)
     if bool(xp.isfinite(total).all()):
@@ -128,7 +181,9 @@ def _chunk_moments(block: Any, *, axis: int) -> Any:
     return xp.moveaxis(xp.concatenate([count, mean, m2], axis=-1), -1, axis)
 
 
-def _merge_moments(parts: Any, *, axis: int) -> Any:
+def _merge_moments(parts: Any, *, axis: int, out_dtype: Any) -> Any:
+    """Per-chunk (count, mean, M2) -> (mean, 1/std), 1 where std is 0 (a constant
+    series is centred and left unscaled)."""
     xp = array_module(parts)
     moved = xp.moveaxis(parts, axis, -1)  # (..., 3 * n_chunks)
     count, mean, m2 = (moved[..., k::3] for k in range(3))
@@ -137,10 +192,22 @@ def _merge_moments(parts: Any, *, axis: int) -> Any:
     grand_mean = (count * mean).sum(axis=-1) / safe_total
     m2_total = (m2 + count * (mean - grand_mean[..., None]) ** 2).sum(axis=-1)
     std = xp.sqrt(m2_total / safe_total)
-    return xp.moveaxis(xp.stack([grand_mean, std], axis=-1), -1, axis)
+    scale = 1.0 / xp.where(std > 0, std, 1.0)
+    return xp.moveaxis(xp.stack([grand_mean, scale], axis=-1), -1, axis).astype(out_dtype)
 
 
-def _standardise(block: Any, mean: Any, scale: Any) -> Any:
+def _standardise(block: Any, stats: Any, *, axis: int) -> Any:
+    mean, scale = (stats.take([k], axis=axis) for k in (0, 1))
+    series = time_last(block, axis)
+    if kernels.is_compiled_dtype(series) and series.flags.c_contiguous:
+        # One compiled pass instead of a subtraction and a scaling.
+        rows = series.reshape(-1, series.shape[-1])
+        shape = series.shape[:-1]
+        out = np.empty_like(series)
+        kernels.scale_rows(rows, np.broadcast_to(time_last(mean, axis)[..., 0], shape).ravel(),
+                           np.broadcast_to(time_last(scale, axis)[..., 0], shape).ravel(),
+                           out.reshape(rows.shape))
+        return np.moveaxis(out, -1, axis)
     out = block - mean
     out *= scale
     return out

@@ -203,25 +203,37 @@ def test_values_policy_reports_or_rejects_infinities(local_cluster: cluster.Clus
     assert clean.metrics["input_values"]["counts"]["+inf"] == 0
 
 
-def test_census_shares_the_input_chunks_with_the_features(tmp_path: Path) -> None:
-    """The input census rides along the features' write: one read of the input."""
+def test_census_shares_the_input_chunks_with_the_features(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """The input census rides along the features' write: each input chunk is made once."""
+    import dask
     from dask.core import flatten
 
-    from suanli.pipelines.runner import prepare_features_write
+    from suanli.datasets.generators import telemetry
+    from suanli.pipelines.runner import prepare_features_write, share_input_chunks
 
-    source = datasets.open("synthetic://telemetry?units=4&minutes=1&seed=3")
-    features = pipelines.load_pipeline("sensor-faults").transform(source)
-    features = features[["band_power", "window_stats"]]
-    input_chunks = set(flatten(source.signal.data.__dask_keys__()))
-    census_graph = set(datasets.lazy_value_report(source).__dask_graph__())
-    assert input_chunks <= census_graph
-    shared = prepare_features_write(features, tmp_path / "shared.zarr", keep_input_chunks=True)
-    assert input_chunks <= set(shared.delayed.__dask_graph__())
-    shared.discard()
-    # what this guards against: the fused write renames every input chunk
-    fused = prepare_features_write(features, tmp_path / "fused.zarr", keep_input_chunks=False)
-    assert not input_chunks & set(fused.delayed.__dask_graph__())
-    fused.discard()
+    made: list[int] = []
+    generate = telemetry.generate_block
+    monkeypatch.setattr(telemetry, "generate_block",
+                        lambda *args, **kwargs: made.append(1) or generate(*args, **kwargs))
+    for keep, expected in ((True, 1), (False, 2)):
+        source = datasets.open("synthetic://telemetry?units=4&minutes=1&seed=3")
+        if keep:
+            source = share_input_chunks(source)
+        features = pipelines.load_pipeline("sensor-faults").transform(source)
+        features = features[["band_power", "window_stats"]]
+        census = datasets.lazy_value_report(source)
+        pending = prepare_features_write(features, tmp_path / f"{keep}.zarr",
+                                         keep_input_chunks=keep)
+        input_chunks = set(flatten(source.signal.data.__dask_keys__()))
+        # what the unshared write does: fusion renames every input chunk
+        assert bool(input_chunks & set(pending.delayed.__dask_graph__())) is keep
+        made.clear()
+        with dask.config.set(scheduler="sync"):
+            datasets.compute(pending.delayed, census, progress=False)
+        pending.discard()
+        assert len(made) == expected * len(input_chunks), f"keep_input_chunks={keep}"
 
 
 @pytest.mark.slow
@@ -379,3 +391,22 @@ def test_a_lost_scheduler_fails_the_run_within_seconds(tmp_path: Path) -> None:
         for process in (scheduler, workers):
             process.kill()
             process.wait(timeout=10)
+
+
+def test_a_bystander_dask_names_is_traced_to_the_step_that_was_there_each_time() -> None:
+    """Dask suspects every task on a dying worker and names whichever reaches the limit
+    first: a census scan beside the real culprit is traced to the culprit's step."""
+    from distributed import KilledWorker
+
+    from suanli.pipelines.failures import killed_workers_error
+
+    pipe = pipelines.load_pipeline("sensor-faults")
+    ds = datasets.open("synthetic://telemetry?units=2&minutes=1&seed=3")
+    error = KilledWorker(task=("_scan-0d1e", 0), last_worker=None, allowed_failures=3)
+    traced = killed_workers_error(pipe, ds, error, 2**30, suspects={"_scan": 4,
+                                                                     "_fill_block": 4})
+    assert isinstance(traced, StepError)
+    assert "step 'fill_gaps' failed: a task of this step, '_fill_block'" in str(traced)
+    alone = killed_workers_error(pipe, ds, error, 2**30, suspects={"_scan": 4})
+    assert not isinstance(alone, StepError)
+    assert str(alone).startswith("A task reading the input")

@@ -53,10 +53,18 @@ def test_fill_gaps_matches_numpy_interp_and_leaves_long_gaps(noisy: np.ndarray) 
 
 def test_fill_gaps_does_not_depend_on_chunking(noisy: np.ndarray) -> None:
     values = noisy.copy()
-    values[0, 1020:1030, 0] = np.nan
-    a = _apply("fill_gaps", _panel(values).chunk({"time": 1024}), max_gap=32).signal.values
-    b = _apply("fill_gaps", _panel(values).chunk({"time": 333}), max_gap=32).signal.values
-    np.testing.assert_array_equal(a, b)
+    values[0, 1020:1030, 0] = np.nan   # across a boundary of the 1024 and 20 chunkings
+    values[1, 990:1010, 1] = np.nan    # across 999 (333) and 1000 (20)
+    values[1, 1990:2030, 0] = np.nan   # longer than max_gap, across 1998 (333)
+    values[2, -5:, 1] = np.nan         # at the end of the series
+    whole = _apply("fill_gaps", _panel(values).chunk({"time": -1}), max_gap=32).signal.values
+    assert np.isnan(whole[1, 1990:2030, 0]).all()
+    assert np.isfinite(np.delete(whole, np.s_[1990:2030], axis=1)).all()
+    # Chunks shorter than max_gap take their neighbours' edges from several chunks.
+    for size in (1024, 333, 20):
+        chunked = _panel(values).chunk({"time": size})
+        out = _apply("fill_gaps", chunked, max_gap=32).signal.values
+        np.testing.assert_array_equal(out, whole, err_msg=f"time chunks of {size}")
 
 
 def test_zscore_matches_numpy(noisy: np.ndarray) -> None:

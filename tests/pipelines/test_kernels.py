@@ -1,0 +1,94 @@
+"""The compiled CPU kernels against the array-module code they replace on NumPy blocks
+(that code is what CuPy blocks run, and the reference here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from suanli.pipelines.steps import features, preprocess
+
+SIZE = 256
+BANDS = [[1, 20], [20, 40], [40, 128]]
+# Any subset, in any order: the kernel computes all and the step picks.
+STATS = ("kurtosis", "mean", "crest_factor", "peak_to_peak", "std", "rms", "skewness")
+
+
+def _tolerance(dtype: type) -> float:
+    return 2e-4 if dtype == np.float32 else 1e-9
+
+
+def _windows(dtype: type) -> np.ndarray:
+    """(unit, channel, window, sample), with windows that need the reference's semantics."""
+    rng = np.random.default_rng(0)
+    # 700 windows: two full batches and a short one.
+    data = (rng.standard_normal((2, 3, 700, SIZE)) * 2 + 0.5).astype(dtype)
+    data[0, 1, 7, 10:20] = np.nan   # a NaN gap left by fill_gaps
+    data[1, 2, 650, 3] = np.inf
+    data[1, 0, 30] = 1.5            # constant: skewness and kurtosis 0
+    data[0, 2, 400] *= 1e3          # large values against small ones
+    return data
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the inf window
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("taper", ["hann", "none"])
+def test_window_features_compiled_match_the_reference(dtype: type, taper: str) -> None:
+    data = _windows(dtype)
+    weights = features.band_weights(SIZE, 256.0, BANDS, taper).astype(dtype)
+    taper_values = features._taper(SIZE, taper).astype(dtype)
+    for bands, stats in ((weights, STATS), (None, STATS), (weights, ())):
+        compiled = features._features_compiled(data, weights=bands, taper=taper_values,
+                                               stats=stats)
+        reference = features._features_array_module(data, weights=bands, taper=taper_values,
+                                                    stats=stats)
+        assert compiled.dtype == dtype and compiled.shape == reference.shape
+        np.testing.assert_array_equal(np.isnan(compiled), np.isnan(reference))
+        tolerance = _tolerance(dtype)
+        np.testing.assert_allclose(compiled, reference, rtol=tolerance, atol=tolerance)
+    constant = features._features_compiled(data, weights=None, taper=taper_values, stats=STATS)
+    assert constant[1, 30, 0, STATS.index("skewness")] == 0
+    assert constant[1, 30, 0, STATS.index("kurtosis")] == 0
+
+
+def test_window_features_step_reads_strided_blocks_like_contiguous_ones() -> None:
+    data = _windows(np.float32)[:, :, :40]
+    weights = features.band_weights(SIZE, 256.0, BANDS, "hann").astype(np.float32)
+    taper = features._taper(SIZE, "hann").astype(np.float32)
+    contiguous = np.moveaxis(data, 1, 3)    # what the preprocessing steps hand over
+    interleaved = np.ascontiguousarray(contiguous)   # (unit, window, sample, channel) in memory
+    a, b = (features._features_block(block, weights=weights, taper=taper, log=True,
+                                     stats=STATS) for block in (contiguous, interleaved))
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_chunk_moments_and_standardise_compiled_match_numpy(dtype: type) -> None:
+    rng = np.random.default_rng(1)
+    block = (rng.standard_normal((2, 5000, 3)) * 3 + 7).astype(dtype)
+    series = np.moveaxis(block, 1, -1).astype(np.float64)
+    found = np.moveaxis(preprocess._chunk_moments(block, axis=1), 1, -1)
+    np.testing.assert_array_equal(found[..., 0], 5000)
+    np.testing.assert_allclose(found[..., 1], series.mean(axis=-1), rtol=1e-6)
+    np.testing.assert_allclose(found[..., 2], ((series - series.mean(axis=-1, keepdims=True))
+                                               ** 2).sum(axis=-1), rtol=1e-5)
+    # Channel-major samples (fill_gaps' layout) take the compiled path.
+    channel_major = np.moveaxis(np.ascontiguousarray(np.moveaxis(block, 1, -1)), -1, 1)
+    stats = preprocess._merge_moments(preprocess._chunk_moments(channel_major, axis=1), axis=1,
+                                      out_dtype=dtype)
+    out = preprocess._standardise(channel_major, stats, axis=1)
+    expected = (block - block.mean(axis=1, keepdims=True)) / block.std(axis=1, keepdims=True)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, expected, rtol=_tolerance(dtype), atol=_tolerance(dtype))
+    np.testing.assert_allclose(preprocess._standardise(block, stats, axis=1), out,
+                               rtol=_tolerance(dtype), atol=_tolerance(dtype))
+
+
+def test_chunk_moments_fall_back_to_nan_aware_sums() -> None:
+    block = np.arange(30, dtype=np.float32).reshape(1, 10, 3)
+    block[0, 4, 1] = np.nan
+    found = preprocess._chunk_moments(block, axis=1)[0]   # (3 stats, channel)
+    assert found[0].tolist() == [10, 9, 10]
+    column = np.delete(block[0, :, 1], 4)
+    assert found[1, 1] == pytest.approx(column.mean())
+    assert found[2, 1] == pytest.approx(((column - column.mean()) ** 2).sum())
