@@ -154,42 +154,35 @@ def _features_block(block: Any, *, weights: Any | None, taper: Any, log: bool,
 
 def _features_compiled(data: np.ndarray, *, weights: np.ndarray | None, taper: np.ndarray,
                        stats: tuple[str, ...]) -> np.ndarray:
-    """The CPU path: one compiled pass per batch for the moments and the tapered copy,
-    then the FFT, |X|^2 compiled, and a small matmul into bands."""
+    """The CPU path: one compiled call per channel plane, the FFT included, without the
+    GIL; windows with NaN or inf are redone by the reference code (NumPy's semantics)."""
     units, channels, n_windows, size = data.shape
     n_bands = 0 if weights is None else weights.shape[1]
     out = np.empty((units, n_windows, channels, n_bands + len(stats)), dtype=data.dtype)
     picks = [kernels.MOMENT_STATS.index(name) for name in stats]
     # Interleaved (re, im) weights are equal in pairs: one row per frequency bin.
-    bin_weights = None if weights is None else np.ascontiguousarray(weights[::2])
-    zero, tiny = data.dtype.type(0), np.finfo(data.dtype).tiny
-    fft = fft_module(np)
-    step_rows = batch_rows(np, size * channels, n_windows)
+    bin_weights = (np.zeros((size // 2 + 1, 1), data.dtype) if weights is None
+                   else np.ascontiguousarray(weights[::2]))
+    integers = np.dtype(f"int{8 * data.itemsize}").type
+    width = (integers(8 * data.itemsize - 1), integers(np.iinfo(integers).max))
+    found = np.empty((n_windows, len(kernels.MOMENT_STATS)), dtype=data.dtype)
+    powers = np.empty((n_windows, bin_weights.shape[1]), dtype=data.dtype)
     for unit in range(units):
-        for start in range(0, n_windows, step_rows):
-            rows = slice(start, min(start + step_rows, n_windows))
-            batch = data[unit, :, rows]  # (channel, window, offset)
-            # Whole contiguous arrays (a channel's plane, fresh buffers): slices would
-            # compile a strided variant that does not vectorise.
-            buffer = np.empty(batch.shape, dtype=data.dtype)
-            found = np.empty((channels, batch.shape[1], len(kernels.MOMENT_STATS)), data.dtype)
-            high, low = batch.max(axis=-1), batch.min(axis=-1)
-            for channel in range(channels):
-                kernels.window_moments(data[unit, channel], start, high[channel], low[channel],
-                                       taper, found[channel], buffer[channel],
-                                       weights is not None, zero, tiny)
-            if not np.isfinite(found[..., 0]).all():
-                # NaN or inf in the batch: the reference code keeps NumPy's semantics.
-                out[unit, rows] = _features_array_module(
-                    np.ascontiguousarray(data[unit:unit + 1, :, rows]), weights=weights,
-                    taper=taper, stats=stats)[0]
-                continue
-            out[unit, rows, :, n_bands:] = found[..., picks].transpose(1, 0, 2)
-            if bin_weights is not None:
-                spectrum = fft.rfft(buffer, axis=-1)
-                power = np.empty(spectrum.shape, dtype=data.dtype)
-                kernels.power_spectrum(spectrum, power)
-                out[unit, rows, :, :n_bands] = (power @ bin_weights).transpose(1, 0, 2)
+        finite = np.ones(n_windows, dtype=bool)
+        for channel in range(channels):
+            plane = data[unit, channel]
+            kernels.window_features(plane, plane.view(integers), taper, bin_weights, found,
+                                    powers, weights is not None, data.dtype.type(0),
+                                    np.finfo(data.dtype).tiny, *width)
+            out[unit, :, channel, :n_bands] = powers[:, :n_bands]
+            out[unit, :, channel, n_bands:] = found[:, picks]
+            finite &= np.isfinite(found[:, 0])  # a window's mean is finite iff its values are
+        broken = np.flatnonzero(~finite)
+        if broken.size:
+            # NaN or inf in these windows: the reference code keeps NumPy's semantics.
+            out[unit, broken] = _features_array_module(
+                np.ascontiguousarray(data[unit:unit + 1, :, broken]), weights=weights,
+                taper=taper, stats=stats)[0]
     return out
 
 

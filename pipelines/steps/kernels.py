@@ -2,9 +2,10 @@
 
 NumPy needs one pass over memory per operation: a window's statistics take
 about ten (sum, subtract, square, three products, max, min, taper) and
-z-scoring a chunk three more. These kernels make each of those a single
-pass per row, from cache, with the GIL released so that a worker's threads
-run them in parallel. They are the CPU path only: CuPy blocks take the
+z-scoring a chunk three more, each a call that takes the GIL. These kernels
+make each of those a single pass per row, from cache, and run a whole
+block's windows (FFT included) in one call without the GIL, so a worker's
+threads run them in parallel. They are the CPU path only: CuPy blocks take the
 steps' array-module code, which is also the reference these kernels are
 tested against (tests/pipelines/test_kernels.py).
 
@@ -19,6 +20,7 @@ from typing import Any
 
 import numba
 import numpy as np
+import rocket_fft  # noqa: F401  (np.fft inside compiled code)
 
 # Reassociation vectorises the sums; no "nnan"/"ninf", so NaN still propagates.
 _FAST = {"reassoc", "contract", "arcp", "nsz"}
@@ -27,67 +29,95 @@ _FAST = {"reassoc", "contract", "arcp", "nsz"}
 MOMENT_STATS = ("mean", "std", "rms", "skewness", "kurtosis", "peak_to_peak", "crest_factor")
 
 
-@numba.njit(fastmath=_FAST, nogil=True, cache=True)
-def window_moments(windows: Any, start: int, high: Any, low: Any, taper: Any, stats: Any,
-                   tapered: Any, write_tapered: bool, zero: Any,
-                   tiny: Any) -> None:  # pragma: no cover - compiled
-    """Statistics of a batch of windows, and their centred, tapered copy for the FFT.
+#: Windows per inner batch: their tapered copy (256 KiB of float32 at 1024
+#: samples) and its spectrum stay in a core's L2 cache through the FFT.
+BATCH_WINDOWS = 64
 
-    ``windows``: (window, sample) of one channel, C-contiguous (a whole plane
-    rather than a slice of it, so the compiled loops know the samples are
-    contiguous and vectorise); the batch is the ``tapered.shape[0]`` windows
-    from ``start``. ``high``, ``low``: each window's max and min (NumPy's SIMD
-    max beats a compiled loop: LLVM does not vectorise a NaN-aware max).
-    ``stats``: (window, 7) in :data:`MOMENT_STATS` order. ``tapered``:
-    (window, sample), written when ``write_tapered``. ``zero`` and ``tiny`` are
-    scalars of the data's dtype, so float32 windows are summed in float32, as
-    NumPy does.
+
+@numba.njit(nogil=True, inline="always")
+def _ordered(bits: Any, sign_shift: Any, magnitude: Any) -> Any:  # pragma: no cover
+    """A float's bits as an integer that sorts like the float (and back: an involution).
+
+    Integer max/min vectorise; LLVM will not vectorise a float max that must
+    keep NaN semantics, and that made max and min cost as much as all the moments.
     """
-    rows, size = tapered.shape
-    inverse = (zero + 1) / size
-    for row in range(rows):
-        x = windows[start + row]
-        total = zero
-        for i in range(size):
-            total += x[i]
-        mean = total * inverse
-        m2 = zero
-        m3 = zero
-        m4 = zero
-        for i in range(size):
-            centred = x[i] - mean
-            squared = centred * centred
-            m2 += squared
-            m3 += squared * centred
-            m4 += squared * squared
-            if write_tapered:
-                tapered[row, i] = centred * taper[i]
-        m2 *= inverse
-        m3 *= inverse
-        m4 *= inverse
-        rms = np.sqrt(m2 + mean * mean)
-        top = high[row]
-        bottom = low[row]
-        out = stats[row]
-        out[0] = mean
-        out[1] = np.sqrt(m2)
-        out[2] = rms
-        flat = m2 <= tiny
-        out[3] = 0.0 if flat else m3 / (m2 * np.sqrt(m2))
-        out[4] = 0.0 if flat else m4 / (m2 * m2) - 3.0
-        out[5] = top - bottom
-        peak = max(abs(top), abs(bottom))
-        out[6] = peak / rms if rms > 0 else 0.0
+    return bits ^ ((bits >> sign_shift) & magnitude)
 
 
 @numba.njit(fastmath=_FAST, nogil=True, cache=True)
-def power_spectrum(spectrum: Any, power: Any) -> None:  # pragma: no cover - compiled
-    """|X|^2 of complex ``spectrum`` (..., bins) into real ``power`` of the same shape."""
-    flat_in = spectrum.reshape(-1)
-    flat_out = power.reshape(-1)
-    for i in range(flat_in.shape[0]):
-        value = flat_in[i]
-        flat_out[i] = value.real * value.real + value.imag * value.imag
+def window_features(plane: Any, bits: Any, taper: Any, bin_weights: Any, stats: Any,
+                    bands: Any, with_bands: bool, zero: Any, tiny: Any, sign_shift: Any,
+                    magnitude: Any) -> None:  # pragma: no cover - compiled
+    """Statistics and band powers of every window of one channel, without the GIL.
+
+    ``plane``: (window, sample), C-contiguous; ``bits``: the same memory as
+    integers of its width (``sign_shift``, ``magnitude``: that width's sign bit
+    position and largest value). ``stats``: (window, 7) in
+    :data:`MOMENT_STATS` order. With ``with_bands``, each window is centred,
+    multiplied by ``taper``, transformed (``np.fft.rfft``, compiled by
+    rocket-fft: pocketfft, as SciPy uses) and its |X|^2 times ``bin_weights``
+    (frequency bin, band) goes to ``bands`` (window, band). ``zero`` and ``tiny``
+    are of the data's dtype, so float32 is summed in float32, as NumPy does.
+    """
+    rows, size = plane.shape
+    inverse = (zero + 1) / size
+    extremes = np.empty((rows, 2), dtype=bits.dtype)
+    tapered = np.empty((BATCH_WINDOWS, size), dtype=plane.dtype)
+    power = np.empty((BATCH_WINDOWS, size // 2 + 1), dtype=plane.dtype)
+    for start in range(0, rows, BATCH_WINDOWS):
+        stop = min(start + BATCH_WINDOWS, rows)
+        for row in range(start, stop):
+            x = plane[row]
+            ordered = bits[row]
+            total = zero
+            high = _ordered(ordered[0], sign_shift, magnitude)
+            low = high
+            for i in range(size):
+                total += x[i]
+                key = _ordered(ordered[i], sign_shift, magnitude)
+                high = max(high, key)
+                low = min(low, key)
+            extremes[row, 0] = _ordered(high, sign_shift, magnitude)
+            extremes[row, 1] = _ordered(low, sign_shift, magnitude)
+            mean = total * inverse
+            m2 = zero
+            m3 = zero
+            m4 = zero
+            out = tapered[row - start]
+            for i in range(size):
+                centred = x[i] - mean
+                squared = centred * centred
+                m2 += squared
+                m3 += squared * centred
+                m4 += squared * squared
+                if with_bands:
+                    out[i] = centred * taper[i]
+            m2 *= inverse
+            m3 *= inverse
+            m4 *= inverse
+            found = stats[row]
+            found[0] = mean
+            found[1] = np.sqrt(m2)
+            found[2] = np.sqrt(m2 + mean * mean)
+            flat = m2 <= tiny
+            found[3] = 0.0 if flat else m3 / (m2 * np.sqrt(m2))
+            found[4] = 0.0 if flat else m4 / (m2 * m2) - 3.0
+        if with_bands:
+            count = stop - start
+            spectrum = np.fft.rfft(tapered[:count])
+            for row in range(count):
+                for k in range(spectrum.shape[1]):
+                    value = spectrum[row, k]
+                    power[row, k] = value.real * value.real + value.imag * value.imag
+            bands[start:stop] = np.dot(power[:count], bin_weights)
+    values = extremes.view(plane.dtype)
+    for row in range(rows):
+        top = values[row, 0]
+        bottom = values[row, 1]
+        rms = stats[row, 2]
+        stats[row, 5] = top - bottom
+        peak = max(abs(top), abs(bottom))
+        stats[row, 6] = peak / rms if rms > 0 else 0.0
 
 
 @numba.njit(fastmath=_FAST, nogil=True, cache=True)

@@ -83,38 +83,58 @@ def _fill_block(block: Any, before: Any | None, after: Any | None, *, max_gap: i
     tail = empty if after is None else time_last(after, axis).reshape(rows.shape[0], -1)
     tail = tail[:, :n_after]
     for row in broken:
-        # The row between its neighbours' edges, so gaps across chunk boundaries
-        # fill exactly as in one long series.
-        extended = xp.concatenate([lead[row], rows[row], tail[row]])
-        _fill_row(extended, max_gap, xp)
-        rows[row] = extended[n_before: n_before + rows.shape[1]]
+        _fill_row(rows[row], max_gap, xp, lead[row], tail[row])
     return xp.moveaxis(series, -1, axis)
 
 
-def _fill_row(values: Any, max_gap: int, xp: Any) -> None:
-    """Fill each NaN run of at most ``max_gap`` on a line between its neighbours.
+def _fill_row(values: Any, max_gap: int, xp: Any, before: Any, after: Any) -> None:
+    """Fill each NaN run of at most ``max_gap`` in ``values`` on a line between its
+    neighbours, in place, as if ``values`` were read between its neighbours' edges
+    (``before``, ``after``: up to ``max_gap`` samples each, fewer at the series' ends).
 
     Runs are found from the NaN positions alone (gaps are rare), so the row is
-    scanned once.
+    scanned once; a run at an edge continues into the neighbour's edge.
     """
     where = xp.flatnonzero(xp.isnan(values))
     size = values.shape[0]
-    if where.size in (0, size):
+    if where.size == 0:
         return
     breaks = xp.flatnonzero(xp.diff(where) > 1)
     starts = xp.concatenate([where[:1], where[breaks + 1]]).tolist()
     ends = (xp.concatenate([where[breaks], where[-1:]]) + 1).tolist()
+    # How far the edge runs continue into the neighbours, and whether they reach
+    # the ends of the series (no value beyond them).
+    lead = _nan_run_length(before[::-1], xp)
+    trail = _nan_run_length(after, xp)
     for start, end in zip(starts, ends, strict=True):
-        if end - start > max_gap:
+        extra_before = lead if start == 0 else 0
+        extra_after = trail if end == size else 0
+        length = extra_before + (end - start) + extra_after
+        if length > max_gap:
             continue
-        if start == 0:
-            values[start:end] = values[end]
-        elif end == size:
-            values[start:end] = values[start - 1]
+        left = values[start - 1] if start > 0 else _past_run(before[::-1], lead)
+        right = values[end] if end < size else _past_run(after, trail)
+        if left is None and right is None:
+            continue  # the whole series is missing
+        if left is None:
+            values[start:end] = right
+        elif right is None:
+            values[start:end] = left
         else:
-            left, right = values[start - 1], values[end]
-            steps = xp.arange(1, end - start + 1, dtype=values.dtype) / (end - start + 1)
-            values[start:end] = left + (right - left) * steps
+            steps = xp.arange(1, length + 1, dtype=values.dtype) / (length + 1)
+            values[start:end] = left + (right - left) * steps[extra_before:
+                                                              extra_before + end - start]
+
+
+def _past_run(edge: Any, run: int) -> Any | None:
+    """The first value of ``edge`` after its leading NaN run, None if there is none."""
+    return edge[run] if run < edge.shape[0] else None
+
+
+def _nan_run_length(values: Any, xp: Any) -> int:
+    """How many NaN ``values`` starts with."""
+    valid = xp.flatnonzero(~xp.isnan(values))
+    return int(valid[0]) if valid.size else int(values.shape[0])
 
 
 @step("zscore")
