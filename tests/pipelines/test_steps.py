@@ -74,6 +74,15 @@ def test_zscore_matches_numpy(noisy: np.ndarray) -> None:
     np.testing.assert_allclose(out, expected, atol=2e-5)
 
 
+def test_zscore_of_whole_series_chunks_matches_the_merged_moments(noisy: np.ndarray) -> None:
+    values = noisy.copy()
+    values[1, 50:60, 0] = np.nan
+    merged = _apply("zscore", _panel(values)).signal.values        # time in chunks of 700
+    whole = _apply("zscore", _panel(values).chunk({"time": -1})).signal.values
+    np.testing.assert_allclose(whole, merged, rtol=1e-5, atol=1e-6)
+    assert np.isnan(whole[1, 50:60, 0]).all()
+
+
 def test_zscore_ignores_nan_and_constant_series() -> None:
     values = np.ones((1, 100, 2), dtype=np.float32)
     values[0, :, 1] = np.arange(100)
