@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check: on a machine with an NVIDIA GPU and no network, install the
-# carried wheels (.whl/, from ../shared/device/fetch-wheels.sh) and suanli,
+# carried wheels (.whl/, from `../shared/device/fetch-wheels.sh rocket-fft`:
+# that machine has numba but not rocket-fft, which the CPU kernels need) and suanli,
 # then run every gpu-marked test and the GPU benchmark. Logs and tables go
 # to $OUT (default: ./gpu-check-out). One call, well under 10 minutes.
 set -uo pipefail
@@ -16,6 +17,7 @@ python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . 2>&1 | 
   date -u
   nvidia-smi
   python3 -c "import cupy, dask, distributed, dask_cuda; print('cupy', cupy.__version__, 'dask', dask.__version__, 'distributed', distributed.__version__, 'dask-cuda', dask_cuda.__version__)"
+  python3 -c "import numba, rocket_fft; print('numba', numba.__version__, 'rocket-fft', rocket_fft.__version__)"
 } > "$OUT/environment.txt" 2>&1
 cat "$OUT/environment.txt"
 # The gpu-marked tests, with the CPU tests they compare against.
