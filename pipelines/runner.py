@@ -19,6 +19,7 @@ import dask
 import dask.array as da
 import xarray as xr
 from distributed import KilledWorker
+from distributed.scheduler import NoWorkerError
 
 from suanli import cluster as clusters
 from suanli import datasets
@@ -33,7 +34,12 @@ from .device import (
 )
 from .errors import PipelineError
 from .evaluation import classification_metrics, regression_metrics
-from .failures import killed_workers_error, suspicious_task_groups, worker_memory_limit
+from .failures import (
+    killed_workers_error,
+    no_workers_error,
+    suspicious_task_groups,
+    worker_memory_limit,
+)
 from .pipeline import Pipeline, load_pipeline
 from .plots import (
     plot_confusion_matrix,
@@ -121,6 +127,8 @@ def run(pipeline: str | Path | Pipeline | Mapping[str, Any],
                                                 say, device)
             except clusters.SchedulerLost as error:
                 raise PipelineError(str(error)) from error  # a failed run, not bad input
+            except NoWorkerError as error:
+                raise no_workers_error(active, error) from error
             cluster_record = {**active.spec.to_dict(), "workers_started": active.worker_count,
                               "startup_seconds": round(active.startup_seconds, 3),
                               "device": device}
