@@ -2,10 +2,11 @@
 
 All three steps (``band_power``, ``window_stats`` and the fused
 ``window_features``) run one kernel over ``windows(unit, window, offset,
-channel)`` block by block. It walks each block in cache-sized batches of
-windows, each channel's samples contiguous, so the passes a feature needs
-(mean, moments, taper, FFT, band sums) run from cache; the fused step shares
-the batch, its mean and its centred copy between both feature sets.
+channel)`` block by block, each channel's samples contiguous, in cache-sized
+batches of windows so the passes a feature needs (mean, moments, taper, FFT,
+band sums) run from cache; the fused step shares them between both feature
+sets. On NumPy blocks that kernel is compiled (:mod:`.kernels`, no GIL); the
+array-module version below is what CuPy blocks run, and the reference.
 """
 
 from __future__ import annotations
@@ -139,9 +140,11 @@ def _features_block(block: Any, *, weights: Any | None, taper: Any, log: bool,
     # Channel-major with contiguous samples: free when the block already is (the
     # preprocessing steps produce that layout), one copy otherwise.
     data = xp.moveaxis(block, 3, 1)
-    if data.strides[-1] != data.itemsize or data.strides[-2] != data.shape[-1] * data.itemsize:
+    if data.strides[-1] != data.itemsize:
         data = xp.ascontiguousarray(data)
     if kernels.is_compiled_dtype(data):
+        if data.strides[-2] != data.shape[-1] * data.itemsize:
+            data = np.ascontiguousarray(data)  # the kernel takes whole (window, sample) planes
         out = _features_compiled(data, weights=weights, taper=taper, stats=stats)
     else:
         out = _features_array_module(data, weights=weights, taper=taper, stats=stats)

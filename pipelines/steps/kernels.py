@@ -25,7 +25,7 @@ import rocket_fft  # noqa: F401  (np.fft inside compiled code)
 # Reassociation vectorises the sums; no "nnan"/"ninf", so NaN still propagates.
 _FAST = {"reassoc", "contract", "arcp", "nsz"}
 
-#: Column order of :func:`window_moments`' output.
+#: Column order of :func:`window_features`' statistics.
 MOMENT_STATS = ("mean", "std", "rms", "skewness", "kurtosis", "peak_to_peak", "crest_factor")
 
 
