@@ -150,12 +150,6 @@ def zscore(ds: xr.Dataset, *, variable: str = "signal", dim: str = "time") -> xr
                                       f"{array.dims}")
     axis = array.dims.index(dim)
     data = dask_data(array)
-    if data.numblocks[axis] == 1:
-        # Whole series in each chunk: moments and scaling in the same task, which
-        # Dask then fuses with the steps before and after it.
-        normalised = da.map_blocks(_standardise_series, data, axis=axis, dtype=data.dtype,
-                                   meta=data._meta)
-        return ds.assign({variable: array.copy(data=normalised)})
     stats = _mean_and_inverse_std(data, axis)
     # Every chunk of a series takes that series' (mean, 1/std): "z" stands for the
     # stats' own axis, one chunk of two, where ``dim`` was.
@@ -220,12 +214,6 @@ def _merge_moments(parts: Any, *, axis: int, out_dtype: Any) -> Any:
     std = xp.sqrt(m2_total / safe_total)
     scale = 1.0 / xp.where(std > 0, std, 1.0)
     return xp.moveaxis(xp.stack([grand_mean, scale], axis=-1), -1, axis).astype(out_dtype)
-
-
-def _standardise_series(block: Any, *, axis: int) -> Any:
-    """``block`` z-scored along ``axis``, where it holds whole series."""
-    stats = _merge_moments(_chunk_moments(block, axis=axis), axis=axis, out_dtype=block.dtype)
-    return _standardise(block, stats, axis=axis)
 
 
 def _standardise(block: Any, stats: Any, *, axis: int) -> Any:
