@@ -153,20 +153,33 @@ async def _bounded(process: Any, coroutine: Any, seconds: float, what: str) -> N
         # Closing the connection alone would leave a hung remote process
         # running (no terminal, so no hang-up; OpenSSH ignores signal requests
         # here): stop its process group by the token in its command line.
-        connection = getattr(process, "connection", None)
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(connection.run(_stop_command(process.launch_token)), 10)
+        await _stop_launch(process)
         raise TimeoutError(f"the {what} did not report an address within {seconds:g} s") \
             from error
+
+
+async def _stop_launch(process: Any) -> None:
+    """Run :func:`_stop_command` on the launch's host: over the launch's own connection,
+    or a fresh one when that fails (the cancelled start may have left it unusable)."""
+    import asyncssh
+
+    command = _stop_command(process.launch_token)
+    connection = getattr(process, "connection", None)
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(connection.run(command, check=True), 10)
+            return
+    with contextlib.suppress(Exception):
+        async with asyncssh.connect(process.address, **process.connect_options) as fresh:
+            await asyncio.wait_for(fresh.run(command, check=True), 10)
 
 
 def _stop_command(token: str) -> str:
     """A POSIX shell command that kills the SSH sessions launched with ``token``.
 
     The whole session, not only the process group: everything the launch
-    started (a wrapper script's children too) goes. Two passes, a moment
-    apart, also catch a launch that was still starting at the first.
+    started (a wrapper script's children too) goes. Three passes over 1.5 s
+    also catch a launch that was still starting at the first.
     """
     # "[x]yz" matches "xyz" but not itself: this command must not find itself
     # (or its own session) among the launches to stop.
@@ -175,7 +188,8 @@ def _stop_command(token: str) -> str:
                 "s=$(ps -o sid= -p \"$p\" | tr -d ' '); "
                 "[ -n \"$s\" ] && [ \"$s\" != \"$me\" ] && pkill -KILL -s \"$s\"; "
                 "done 2>/dev/null")
-    return f"me=$(ps -o sid= -p $$ | tr -d ' '); {one_pass}; sleep 0.5; {one_pass}; true"
+    return (f"me=$(ps -o sid= -p $$ | tr -d ' '); {one_pass}; sleep 0.5; {one_pass}; "
+            f"sleep 1; {one_pass}; true")
 
 
 def _tagged(python: str | None, token: str) -> str:
