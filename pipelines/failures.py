@@ -10,6 +10,7 @@ healthy run never materialises its graph layer by layer.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import xarray as xr
@@ -66,6 +67,24 @@ def suspicious_task_groups(active: Cluster) -> dict[str, int]:
     return {}
 
 
+@contextlib.contextmanager
+def killed_workers_named(pipe: Pipeline, ds: xr.Dataset, active: Cluster) -> Iterator[None]:
+    """Turn a ``KilledWorker`` raised in the block into :func:`killed_workers_error`,
+    with the task groups that were running at the deaths during the block as suspects.
+
+    The workers' memory limit is read before the block: after the deaths the
+    workers may still be restarting, and the scheduler would list none.
+    """
+    before, memory_limit = suspicious_task_groups(active), worker_memory_limit(active)
+    try:
+        yield
+    except KilledWorker as error:
+        after = suspicious_task_groups(active)
+        suspects = {name: count - before.get(name, 0) for name, count in after.items()
+                    if count > before.get(name, 0)}
+        raise killed_workers_error(pipe, ds, error, memory_limit, suspects) from error
+
+
 def killed_workers_error(pipe: Pipeline, ds: xr.Dataset, error: KilledWorker,
                          memory_limit: int | None = None,
                          suspects: dict[str, int] | None = None) -> PipelineError:
@@ -79,7 +98,8 @@ def killed_workers_error(pipe: Pipeline, ds: xr.Dataset, error: KilledWorker,
     """
     steps = steps_behind(pipe, ds, error.task)
     culprit = error.task
-    for prefix, _ in sorted((suspects or {}).items(), key=lambda item: -item[1]):
+    suspects = suspects or {}
+    for prefix in sorted(suspects, key=suspects.__getitem__, reverse=True):
         if steps:
             break
         steps, culprit = steps_behind(pipe, ds, prefix), prefix

@@ -18,7 +18,6 @@ from typing import Any
 import dask
 import dask.array as da
 import xarray as xr
-from distributed import KilledWorker
 from distributed.scheduler import NoWorkerError
 
 from suanli import cluster as clusters
@@ -34,12 +33,7 @@ from .device import (
 )
 from .errors import PipelineError
 from .evaluation import classification_metrics, regression_metrics
-from .failures import (
-    killed_workers_error,
-    no_workers_error,
-    suspicious_task_groups,
-    worker_memory_limit,
-)
+from .failures import killed_workers_named, no_workers_error
 from .pipeline import Pipeline, load_pipeline
 from .plots import (
     plot_confusion_matrix,
@@ -211,16 +205,10 @@ def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
                 features_out = dataset_to_host(features_out)
             pending = prepare_features_write(features_out, directory.path("features.zarr"),
                                              keep_input_chunks=bool(census))
-            suspicious = suspicious_task_groups(active)
             try:
-                _, *found = datasets.compute(pending.delayed, *census, progress=progress)
-                features_path = pending.commit()
-            except KilledWorker as error:
-                now = suspicious_task_groups(active)
-                suspects = {name: count - suspicious.get(name, 0)
-                            for name, count in now.items() if count > suspicious.get(name, 0)}
-                raise killed_workers_error(pipe, ds, error, worker_memory_limit(active),
-                                           suspects) from error
+                with killed_workers_named(pipe, ds, active):
+                    _, *found = datasets.compute(pending.delayed, *census, progress=progress)
+                    features_path = pending.commit()
             finally:
                 pending.discard()
             outputs["features"] = features_path
