@@ -17,9 +17,17 @@ BlockMaker = Callable[[int, int, int], np.ndarray]
 
 def generate_range(make_block: BlockMaker, block: int, seed: int, unit: int, start: int,
                    stop: int) -> np.ndarray:
-    """Samples ``[start, stop)`` of ``unit``, from the blocks ``make_block`` defines."""
+    """Samples ``[start, stop)`` of ``unit``, from the blocks ``make_block`` defines,
+    as one C-ordered array: a panel's canonical (time, channel) layout, as Zarr
+    reads it, which the compiled steps take without a copy."""
     first, last = start // block, (stop - 1) // block
-    pieces = [make_block(seed, unit, index) for index in range(first, last + 1)]
-    joined = pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=0)
-    offset = first * block
-    return joined[start - offset:stop - offset]
+    pieces = ((index, make_block(seed, unit, index)) for index in range(first, last + 1))
+    out: np.ndarray | None = None
+    for index, piece in pieces:
+        if out is None:
+            out = np.empty((stop - start, *piece.shape[1:]), dtype=piece.dtype)
+        begin, end = max(start, index * block), min(stop, (index + 1) * block)
+        out[begin - start:end - start] = piece[begin - index * block:end - index * block]
+    if out is None:
+        raise ValueError(f"no samples in [{start}, {stop})")
+    return out

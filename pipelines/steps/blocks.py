@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 import dask.array as da
+import numpy as np
 import xarray as xr
 
 from ..array_module import array_module
@@ -35,6 +38,33 @@ def batch_rows(xp: Any, row_elements: int, total_rows: int) -> int:
 def whole_windows(data: da.Array) -> da.Array:
     """``windows(unit, window, offset, channel)`` with every window and channel in one block."""
     return data.rechunk({2: -1, 3: -1})
+
+
+def as_series(block: np.ndarray, axis: int
+              ) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """A NumPy ``block`` as (outer, sample, inner), C-contiguous, for the compiled
+    kernels, and the function that turns an array of that shape back into one
+    shaped and laid out like ``block``.
+
+    Series (one per outer and inner index) come in the same order, C order of
+    ``block``'s other axes, in both layouts taken without a copy: C order
+    (a panel's channels interleaved; inner: the axes after ``axis``) and samples
+    contiguous (one series per row; inner: 1). Anything else is copied to C order.
+    """
+    samples = block.shape[axis]
+    moved = np.moveaxis(block, axis, -1)
+    if not block.flags.c_contiguous and moved.flags.c_contiguous and block.size:
+        return (moved.reshape(-1, samples, 1),
+                lambda series: np.moveaxis(series.reshape(moved.shape), -1, axis))
+    data = np.ascontiguousarray(block)
+    outer = math.prod(block.shape[:axis])
+    inner = math.prod(block.shape[axis + 1:])
+    return data.reshape(outer, samples, inner), lambda series: series.reshape(block.shape)
+
+
+def series_rows(block: np.ndarray, axis: int) -> np.ndarray:
+    """(series, sample) rows of a small NumPy block, in :func:`as_series`' order."""
+    return np.moveaxis(block, axis, -1).reshape(-1, block.shape[axis])
 
 
 def time_last(block: Any, axis: int, *, copy: bool = False) -> Any:

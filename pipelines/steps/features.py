@@ -137,16 +137,17 @@ def _features_block(block: Any, *, weights: Any | None, taper: Any, log: bool,
                     stats: tuple[str, ...]) -> Any:
     """(unit, window, offset, channel) -> (unit, window, channel, band powers + stats)."""
     xp = array_module(block)
-    # Channel-major with contiguous samples: free when the block already is (the
-    # preprocessing steps produce that layout), one copy otherwise.
-    data = xp.moveaxis(block, 3, 1)
-    if data.strides[-1] != data.itemsize:
-        data = xp.ascontiguousarray(data)
-    if kernels.is_compiled_dtype(data):
-        if data.strides[-2] != data.shape[-1] * data.itemsize:
-            data = np.ascontiguousarray(data)  # the kernel takes whole (window, sample) planes
-        out = _features_compiled(data, weights=weights, taper=taper, stats=stats)
+    if kernels.is_compiled_dtype(block):
+        # Any layout (a panel's interleaved channels, or samples contiguous): the
+        # kernel copies each batch of windows into cache channel by channel, so no
+        # step pays for a transposing copy of the whole block.
+        out = _features_compiled(block, weights=weights, taper=taper, stats=stats)
     else:
+        # Channel-major with contiguous samples: free when the block already is, one
+        # copy otherwise (cheap on a GPU).
+        data = xp.moveaxis(block, 3, 1)
+        if data.strides[-1] != data.itemsize:
+            data = xp.ascontiguousarray(data)
         out = _features_array_module(data, weights=weights, taper=taper, stats=stats)
     n_bands = 0 if weights is None else weights.shape[1]
     if log and weights is not None:
@@ -155,37 +156,36 @@ def _features_block(block: Any, *, weights: Any | None, taper: Any, log: bool,
     return out
 
 
-def _features_compiled(data: np.ndarray, *, weights: np.ndarray | None, taper: np.ndarray,
+def _features_compiled(block: np.ndarray, *, weights: np.ndarray | None, taper: np.ndarray,
                        stats: tuple[str, ...]) -> np.ndarray:
-    """The CPU path: one compiled call per channel plane, the FFT included, without the
-    GIL; windows with NaN or inf are redone by the reference code (NumPy's semantics)."""
-    units, channels, n_windows, size = data.shape
+    """The CPU path: one compiled call per unit, all channels, the FFT included, without
+    the GIL; ``block`` is (unit, window, offset, channel), any strides. Windows with
+    NaN or inf are redone by the reference code (NumPy's semantics)."""
+    units, n_windows, size, channels = block.shape
     n_bands = 0 if weights is None else weights.shape[1]
-    out = np.empty((units, n_windows, channels, n_bands + len(stats)), dtype=data.dtype)
+    out = np.empty((units, n_windows, channels, n_bands + len(stats)), dtype=block.dtype)
     picks = [kernels.MOMENT_STATS.index(name) for name in stats]
     # Interleaved (re, im) weights are equal in pairs: one row per frequency bin.
-    bin_weights = (np.zeros((size // 2 + 1, 1), data.dtype) if weights is None
+    bin_weights = (np.zeros((size // 2 + 1, 1), block.dtype) if weights is None
                    else np.ascontiguousarray(weights[::2]))
-    integers = np.dtype(f"int{8 * data.itemsize}").type
-    width = (integers(8 * data.itemsize - 1), integers(np.iinfo(integers).max))
-    found = np.empty((n_windows, len(kernels.MOMENT_STATS)), dtype=data.dtype)
-    powers = np.empty((n_windows, bin_weights.shape[1]), dtype=data.dtype)
+    integers = np.dtype(f"int{8 * block.itemsize}").type
+    width = (integers(8 * block.itemsize - 1), integers(np.iinfo(integers).max))
+    scratch = np.empty((channels, kernels.batch_windows(size, channels), size), block.dtype)
+    found = np.empty((channels, n_windows, len(kernels.MOMENT_STATS)), dtype=block.dtype)
+    powers = np.empty((channels, n_windows, bin_weights.shape[1]), dtype=block.dtype)
     for unit in range(units):
-        finite = np.ones(n_windows, dtype=bool)
-        for channel in range(channels):
-            plane = data[unit, channel]
-            kernels.window_features(plane, plane.view(integers), taper, bin_weights, found,
-                                    powers, weights is not None, data.dtype.type(0),
-                                    np.finfo(data.dtype).tiny, *width)
-            out[unit, :, channel, :n_bands] = powers[:, :n_bands]
-            out[unit, :, channel, n_bands:] = found[:, picks]
-            finite &= np.isfinite(found[:, 0])  # a window's mean is finite iff its values are
-        broken = np.flatnonzero(~finite)
+        kernels.window_features(block[unit], scratch, scratch.view(integers), taper,
+                                bin_weights, found, powers, weights is not None,
+                                block.dtype.type(0), np.finfo(block.dtype).tiny, *width)
+        out[unit, :, :, :n_bands] = powers[:, :, :n_bands].transpose(1, 0, 2)
+        out[unit, :, :, n_bands:] = found[:, :, picks].transpose(1, 0, 2)
+        # A window's mean is finite iff its values are.
+        broken = np.flatnonzero(~np.isfinite(found[:, :, 0]).all(axis=0))
         if broken.size:
             # NaN or inf in these windows: the reference code keeps NumPy's semantics.
             out[unit, broken] = _features_array_module(
-                np.ascontiguousarray(data[unit:unit + 1, :, broken]), weights=weights,
-                taper=taper, stats=stats)[0]
+                np.ascontiguousarray(np.moveaxis(block[unit:unit + 1, broken], 3, 1)),
+                weights=weights, taper=taper, stats=stats)[0]
     return out
 
 

@@ -15,7 +15,7 @@ from ..array_module import array_module, to_numpy
 from ..errors import PipelineDefinitionError
 from ..registry import step
 from . import kernels
-from .blocks import dask_data, time_last
+from .blocks import as_series, dask_data, series_rows, time_last
 
 
 @step("fill_gaps")
@@ -68,6 +68,10 @@ def _neighbour_edges(data: da.Array, axis: int, depth: int
 
 def _fill_block(block: Any, before: Any | None, after: Any | None, *, max_gap: int, axis: int,
                 used: list[tuple[int, int]], block_id: tuple[int, ...] | None = None) -> Any:
+    n_before, n_after = used[block_id[axis] if block_id else 0]
+    if kernels.is_compiled_dtype(block):
+        return _fill_compiled(block, before, after, max_gap=max_gap, axis=axis,
+                              n_before=n_before, n_after=n_after)
     xp = array_module(block)
     # A private copy with contiguous samples: the layout every later step reads fastest.
     series = time_last(block, axis, copy=True)
@@ -76,7 +80,6 @@ def _fill_block(block: Any, before: Any | None, after: Any | None, *, max_gap: i
     broken = np.flatnonzero(to_numpy(xp.isnan(rows.sum(axis=1))))
     if broken.size == 0:
         return xp.moveaxis(series, -1, axis)
-    n_before, n_after = used[block_id[axis] if block_id else 0]
     empty = rows[:, :0]
     lead = empty if before is None else time_last(before, axis).reshape(rows.shape[0], -1)
     lead = lead[:, lead.shape[1] - n_before:]
@@ -87,15 +90,46 @@ def _fill_block(block: Any, before: Any | None, after: Any | None, *, max_gap: i
     return xp.moveaxis(series, -1, axis)
 
 
-def _fill_row(values: Any, max_gap: int, xp: Any, before: Any, after: Any) -> None:
+def _fill_compiled(block: np.ndarray, before: np.ndarray | None, after: np.ndarray | None, *,
+                   max_gap: int, axis: int, n_before: int, n_after: int) -> np.ndarray:
+    """The CPU path: one compiled pass flags the tiles that hold NaN; only those are
+    searched, and the block is copied only when there is something to mend, in
+    its own layout (a panel's channels stay interleaved)."""
+    data, restore = as_series(block, axis)  # (outer, sample, inner)
+    inner = data.shape[2]
+    tile = kernels.tile_samples(inner)
+    flags = np.empty((data.shape[0], -(-data.shape[1] // tile)), dtype=bool)
+    kernels.nan_tiles(data, tile, flags)
+    found: dict[int, list[np.ndarray]] = {}
+    for o, k in zip(*np.nonzero(flags), strict=True):
+        rows, columns = np.nonzero(np.isnan(data[o, k * tile:(k + 1) * tile]))
+        for c in np.unique(columns):
+            found.setdefault(int(o) * inner + int(c), []).append(rows[columns == c] + k * tile)
+    if not found:
+        return block  # nothing to mend: no copy
+    filled = data.copy()
+    empty = np.empty((data.shape[0] * inner, 0), dtype=data.dtype)
+    lead = empty if before is None else series_rows(before, axis)
+    lead = lead[:, lead.shape[1] - n_before:]
+    tail = (empty if after is None else series_rows(after, axis))[:, :n_after]
+    for series, where in found.items():
+        _fill_row(filled[series // inner, :, series % inner], max_gap, np, lead[series],
+                  tail[series], where=np.concatenate(where))
+    return restore(filled)
+
+
+def _fill_row(values: Any, max_gap: int, xp: Any, before: Any, after: Any,
+              where: Any | None = None) -> None:
     """Fill each NaN run of at most ``max_gap`` in ``values`` on a line between its
     neighbours, in place, as if ``values`` were read between its neighbours' edges
     (``before``, ``after``: up to ``max_gap`` samples each, fewer at the series' ends).
 
     Runs are found from the NaN positions alone (gaps are rare), so the row is
-    scanned once; a run at an edge continues into the neighbour's edge.
+    scanned once, or not at all when the caller gives them (``where``, ascending);
+    a run at an edge continues into the neighbour's edge.
     """
-    where = xp.flatnonzero(xp.isnan(values))
+    if where is None:
+        where = xp.flatnonzero(xp.isnan(values))
     size = values.shape[0]
     if where.size == 0:
         return
@@ -177,13 +211,15 @@ def _mean_and_inverse_std(data: da.Array, axis: int) -> da.Array:
 def _chunk_moments(block: Any, *, axis: int) -> Any:
     """(count, mean, M2) of every series in ``block``, stacked where ``axis`` was."""
     xp = array_module(block)
+    if kernels.is_compiled_dtype(block):
+        data, _ = as_series(block, axis)
+        found = np.empty((data.shape[0], data.shape[2], 3))
+        kernels.interleaved_moments(data, kernels.lane_width(data.shape[2]),
+                                    kernels.tile_samples(data.shape[2]), found)
+        if np.isfinite(found[..., 1]).all():
+            others = block.shape[:axis] + block.shape[axis + 1:]
+            return np.moveaxis(found.reshape(*others, 3), -1, axis)
     series = time_last(block, axis)
-    if kernels.is_compiled_dtype(series):
-        rows = xp.ascontiguousarray(series.reshape(-1, series.shape[-1]))
-        found = np.empty((rows.shape[0], 3))
-        kernels.series_moments(rows, found)
-        if np.isfinite(found[:, 1]).all():
-            return xp.moveaxis(found.reshape(*series.shape[:-1], 3), -1, axis)
     # float32 sums along contiguous samples are pairwise (error ~ log n), then float64.
     total = series.sum(axis=-1, keepdims=True).astype(np.float64)
     if bool(xp.isfinite(total).all()):
@@ -218,16 +254,16 @@ def _merge_moments(parts: Any, *, axis: int, out_dtype: Any) -> Any:
 
 def _standardise(block: Any, stats: Any, *, axis: int) -> Any:
     mean, scale = (stats.take([k], axis=axis) for k in (0, 1))
-    series = time_last(block, axis)
-    if kernels.is_compiled_dtype(series) and series.flags.c_contiguous:
-        # One compiled pass instead of a subtraction and a scaling.
-        rows = series.reshape(-1, series.shape[-1])
-        shape = series.shape[:-1]
-        out = np.empty_like(series)
-        kernels.scale_rows(rows, np.broadcast_to(time_last(mean, axis)[..., 0], shape).ravel(),
-                           np.broadcast_to(time_last(scale, axis)[..., 0], shape).ravel(),
-                           out.reshape(rows.shape))
-        return np.moveaxis(out, -1, axis)
+    if kernels.is_compiled_dtype(block):
+        # One compiled pass in the block's own layout, instead of a subtraction
+        # and a scaling.
+        data, restore = as_series(block, axis)
+        outer, _, inner = data.shape
+        out = np.empty_like(data)
+        kernels.scale_interleaved(data, series_rows(mean, axis).reshape(outer, inner),
+                                  series_rows(scale, axis).reshape(outer, inner),
+                                  kernels.lane_width(inner), out)
+        return restore(out)
     out = block - mean
     out *= scale
     return out
