@@ -5,7 +5,11 @@ about ten (sum, subtract, square, three products, max, min, taper) and
 z-scoring a chunk three more, each a call that takes the GIL. These kernels
 make each of those a single pass per row, from cache, and run a whole
 block's windows (FFT included) in one call without the GIL, so a worker's
-threads run them in parallel. They are the CPU path only: CuPy blocks take the
+threads run them in parallel. They take blocks in the panel's own (time,
+channel) layout, as Zarr and the generators give them, so no step pays for
+a transposing copy of a chunk: series interleaved in memory are summed in
+lane vectors (:func:`lane_width`), windows are de-interleaved batch by batch
+in cache. They are the CPU path only: CuPy blocks take the
 steps' array-module code, which is also the reference these kernels are
 tested against (tests/pipelines/test_kernels.py).
 

@@ -73,7 +73,8 @@ def _fill_block(block: Any, before: Any | None, after: Any | None, *, max_gap: i
         return _fill_compiled(block, before, after, max_gap=max_gap, axis=axis,
                               n_before=n_before, n_after=n_after)
     xp = array_module(block)
-    # A private copy with contiguous samples: the layout every later step reads fastest.
+    # Other array modules (CuPy): a private copy with contiguous samples, the layout
+    # their FFTs and reductions read fastest.
     series = time_last(block, axis, copy=True)
     rows = series.reshape(-1, series.shape[-1])
     # A row's sum is NaN when it has a NaN: one cheap pass finds the rows to mend.
