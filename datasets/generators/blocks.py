@@ -21,13 +21,10 @@ def generate_range(make_block: BlockMaker, block: int, seed: int, unit: int, sta
     as one C-ordered array: a panel's canonical (time, channel) layout, as Zarr
     reads it, which the compiled steps take without a copy."""
     first, last = start // block, (stop - 1) // block
-    pieces = ((index, make_block(seed, unit, index)) for index in range(first, last + 1))
-    out: np.ndarray | None = None
-    for index, piece in pieces:
-        if out is None:
-            out = np.empty((stop - start, *piece.shape[1:]), dtype=piece.dtype)
+    head = make_block(seed, unit, first)
+    out = np.empty((stop - start, *head.shape[1:]), dtype=head.dtype)
+    for index in range(first, last + 1):
+        piece = head if index == first else make_block(seed, unit, index)
         begin, end = max(start, index * block), min(stop, (index + 1) * block)
         out[begin - start:end - start] = piece[begin - index * block:end - index * block]
-    if out is None:
-        raise ValueError(f"no samples in [{start}, {stop})")
     return out

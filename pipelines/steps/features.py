@@ -3,9 +3,9 @@
 All three steps (``band_power``, ``window_stats`` and the fused
 ``window_features``) run one kernel over ``windows(unit, window, offset,
 channel)`` block by block, in cache-sized batches of windows (each channel's
-samples made contiguous there) so the passes a feature needs (mean, moments, taper, FFT,
-band sums) run from cache; the fused step shares them between both feature
-sets. On NumPy blocks that kernel is compiled (:mod:`.kernels`, no GIL); the
+samples made contiguous there) so the passes a feature needs (mean, moments,
+taper, FFT, band sums) run from cache; the fused step shares them between both
+feature sets. On NumPy blocks that kernel is compiled (:mod:`.kernels`, no GIL); the
 array-module version below is what CuPy blocks run, and the reference.
 """
 
