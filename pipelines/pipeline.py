@@ -19,6 +19,7 @@ import yaml
 
 from .errors import PipelineDefinitionError
 from .evaluation import METRICS
+from .fusion import plan
 from .registry import check_parameters, get_step
 from .training.trainer import TrainConfig
 
@@ -101,9 +102,10 @@ class Pipeline:
         return Pipeline.from_mapping(spec, source=f"pipeline {self.name!r}")
 
     def transform(self, ds: xr.Dataset) -> xr.Dataset:
-        """Apply every step, lazily."""
-        for call in self.steps:
-            ds = call.apply(ds)
+        """Apply every step, lazily; consecutive steps that can share a pass over the
+        data are fused (:mod:`.fusion`: same results, fewer passes)."""
+        for stage in plan(self.steps):
+            ds = stage(ds)
         return ds
 
 

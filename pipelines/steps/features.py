@@ -41,7 +41,8 @@ def band_power(ds: xr.Dataset, *, bands: Sequence[Sequence[float]] = DEFAULT_BAN
     units squared, or their ``log10`` with ``log=True``. Adds
     ``band_power(unit, window, channel, band)``.
     """
-    return window_features(ds, bands=bands, taper=taper, log=log, stats=(), variable=variable)
+    return add_window_features(ds, bands=bands, taper=taper, log=log, stats=(),
+                               variable=variable)
 
 
 @step("window_stats")
@@ -57,7 +58,7 @@ def window_stats(ds: xr.Dataset, *, stats: Sequence[str] = STATS,
     """
     if not stats:
         raise PipelineDefinitionError(f"window_stats: name at least one of {', '.join(STATS)}")
-    return window_features(ds, bands=(), stats=stats, variable=variable)
+    return add_window_features(ds, bands=(), stats=stats, variable=variable)
 
 
 @step("window_features")
@@ -69,6 +70,17 @@ def window_features(ds: xr.Dataset, *, bands: Sequence[Sequence[float]] = DEFAUL
     Same parameters and results as the two steps; the data is read once. An
     empty ``bands`` or ``stats`` leaves that variable out.
     """
+    return add_window_features(ds, bands=bands, taper=taper, log=log, stats=stats,
+                               variable=variable)
+
+
+def add_window_features(ds: xr.Dataset, *, bands: Sequence[Sequence[float]] = DEFAULT_BANDS,
+                        taper: str = "hann", log: bool = False, stats: Sequence[str] = STATS,
+                        variable: str = "windows", scaling: da.Array | None = None
+                        ) -> xr.Dataset:
+    """:func:`window_features`, of ``(windows - mean) * scale`` when ``scaling`` gives
+    each series' (mean, scale), shaped (unit, 2, channel): the z-score folded into
+    the features' own pass (:mod:`suanli.pipelines.fusion`)."""
     if taper not in TAPERS:
         raise PipelineDefinitionError(f"band_power: taper must be one of {TAPERS}, got {taper!r}")
     unknown = [s for s in stats if s not in STATS]
@@ -83,12 +95,22 @@ def window_features(ds: xr.Dataset, *, bands: Sequence[Sequence[float]] = DEFAUL
     weights = (band_weights(size, float(ds.attrs["sample_rate"]), bands, taper)
                .astype(data.dtype) if bands else None)
     n_out = len(bands) + len(stats)
-    combined = da.map_blocks(
-        _features_block, data, weights=weights, taper=_taper(size, taper).astype(data.dtype),
-        log=log, stats=tuple(stats),
-        chunks=(data.chunks[0], data.chunks[1], data.chunks[3], (n_out,)),
-        dtype=data.dtype, meta=data._meta,
-    )
+    options = {"weights": weights, "taper": _taper(size, taper).astype(data.dtype), "log": log,
+               "stats": tuple(stats)}
+    if scaling is None:
+        combined = da.map_blocks(
+            _features_block, data, None, **options,
+            chunks=(data.chunks[0], data.chunks[1], data.chunks[3], (n_out,)),
+            dtype=data.dtype, meta=data._meta,
+        )
+    else:
+        # u: unit, w: window, o: offset, c: channel, z: (mean, scale), f: feature.
+        combined = da.blockwise(
+            _features_block, "uwcf", data, "uwoc",
+            scaling.rechunk({0: data.chunks[0], 1: -1, 2: -1}), "uzc",
+            new_axes={"f": n_out}, concatenate=True, **options,
+            dtype=data.dtype, meta=data._meta,
+        )
     dims = ("unit", "window", "channel")
     if bands:
         attrs = {"long_name": "band power", "units": "log10(signal^2)" if log else "signal^2",
@@ -133,16 +155,21 @@ def _taper(size: int, taper: str) -> np.ndarray:
     return np.hanning(size + 1)[:-1] if taper == "hann" else np.ones(size)
 
 
-def _features_block(block: Any, *, weights: Any | None, taper: Any, log: bool,
-                    stats: tuple[str, ...]) -> Any:
-    """(unit, window, offset, channel) -> (unit, window, channel, band powers + stats)."""
+def _features_block(block: Any, scaling: Any | None, *, weights: Any | None, taper: Any,
+                    log: bool, stats: tuple[str, ...]) -> Any:
+    """(unit, window, offset, channel) -> (unit, window, channel, band powers + stats),
+    of ``(block - mean) * scale`` with ``scaling`` (unit, (mean, scale), channel)."""
     xp = array_module(block)
     if kernels.is_compiled_dtype(block):
         # Any layout (a panel's interleaved channels, or samples contiguous): the
         # kernel copies each batch of windows into cache channel by channel, so no
         # step pays for a transposing copy of the whole block.
-        out = _features_compiled(block, weights=weights, taper=taper, stats=stats)
+        out = _features_compiled(block, scaling, weights=weights, taper=taper, stats=stats)
     else:
+        if scaling is not None:
+            # As the zscore step computes it (one copy: cheap on a GPU).
+            block = block - scaling[:, None, None, 0, :]
+            block *= scaling[:, None, None, 1, :]
         # Channel-major with contiguous samples: free when the block already is, one
         # copy otherwise (cheap on a GPU).
         data = xp.moveaxis(block, 3, 1)
@@ -156,12 +183,17 @@ def _features_block(block: Any, *, weights: Any | None, taper: Any, log: bool,
     return out
 
 
-def _features_compiled(block: np.ndarray, *, weights: np.ndarray | None, taper: np.ndarray,
+def _features_compiled(block: np.ndarray, scaling: np.ndarray | None, *,
+                       weights: np.ndarray | None, taper: np.ndarray,
                        stats: tuple[str, ...]) -> np.ndarray:
     """The CPU path: one compiled call per unit, all channels, the FFT included, without
     the GIL; ``block`` is (unit, window, offset, channel), any strides. Windows with
     NaN or inf are redone by the reference code (NumPy's semantics)."""
     units, n_windows, size, channels = block.shape
+    if scaling is None:
+        scaling = np.stack([np.zeros((units, channels), block.dtype),
+                            np.ones((units, channels), block.dtype)], axis=1)
+    scaling = np.ascontiguousarray(scaling, dtype=block.dtype)
     n_bands = 0 if weights is None else weights.shape[1]
     out = np.empty((units, n_windows, channels, n_bands + len(stats)), dtype=block.dtype)
     picks = [kernels.MOMENT_STATS.index(name) for name in stats]
@@ -174,7 +206,8 @@ def _features_compiled(block: np.ndarray, *, weights: np.ndarray | None, taper: 
     found = np.empty((channels, n_windows, len(kernels.MOMENT_STATS)), dtype=block.dtype)
     powers = np.empty((channels, n_windows, bin_weights.shape[1]), dtype=block.dtype)
     for unit in range(units):
-        kernels.window_features(block[unit], scratch, scratch.view(integers), taper,
+        kernels.window_features(block[unit], scaling[unit, 0], scaling[unit, 1], scratch,
+                                scratch.view(integers), taper,
                                 bin_weights, found, powers, weights is not None,
                                 block.dtype.type(0), np.finfo(block.dtype).tiny, *width)
         out[unit, :, :, :n_bands] = powers[:, :, :n_bands].transpose(1, 0, 2)
@@ -183,8 +216,10 @@ def _features_compiled(block: np.ndarray, *, weights: np.ndarray | None, taper: 
         broken = np.flatnonzero(~np.isfinite(found[:, :, 0]).all(axis=0))
         if broken.size:
             # NaN or inf in these windows: the reference code keeps NumPy's semantics.
+            windows = block[unit:unit + 1, broken] - scaling[unit, 0]
+            windows *= scaling[unit, 1]
             out[unit, broken] = _features_array_module(
-                np.ascontiguousarray(np.moveaxis(block[unit:unit + 1, broken], 3, 1)),
+                np.ascontiguousarray(np.moveaxis(windows, 3, 1)),
                 weights=weights, taper=taper, stats=stats)[0]
     return out
 

@@ -54,21 +54,24 @@ def _ordered(bits: Any, sign_shift: Any, magnitude: Any) -> Any:  # pragma: no c
 
 
 @numba.njit(fastmath=_FAST, nogil=True, cache=True)
-def window_features(windows: Any, scratch: Any, bits: Any, taper: Any, bin_weights: Any,
-                    stats: Any, bands: Any, with_bands: bool, zero: Any, tiny: Any,
-                    sign_shift: Any, magnitude: Any) -> None:  # pragma: no cover - compiled
+def window_features(windows: Any, offset: Any, scale: Any, scratch: Any, bits: Any, taper: Any,
+                    bin_weights: Any, stats: Any, bands: Any, with_bands: bool, zero: Any,
+                    tiny: Any, sign_shift: Any,
+                    magnitude: Any) -> None:  # pragma: no cover - compiled
     """Statistics and band powers of every window and channel of one unit, without the GIL.
 
     ``windows``: (window, sample, channel), any strides: the panel's own layout
     (channels interleaved) or samples contiguous. Each batch of windows is
-    copied once into ``scratch`` (channel, window, sample), where every later
-    pass reads it from cache; ``bits`` is ``scratch`` viewed as integers of its
-    width (``sign_shift``, ``magnitude``: that width's sign bit position and
-    largest value). ``stats``: (channel, window, 7) in :data:`MOMENT_STATS`
-    order. With ``with_bands``, each window is centred, multiplied by
-    ``taper``, transformed (``np.fft.rfft``, compiled by rocket-fft: pocketfft,
-    as SciPy uses) and its |X|^2 times ``bin_weights`` (frequency bin, band)
-    goes to ``bands`` (channel, window, band). ``zero`` and ``tiny`` are of the
+    copied once into ``scratch`` (channel, window, sample), as
+    ``(x - offset[channel]) * scale[channel]`` (a z-score folded in; 0 and 1
+    copy it unchanged), where every later pass reads it from cache. ``bits``
+    is ``scratch`` viewed as integers of its width (``sign_shift``,
+    ``magnitude``: that width's sign bit position and largest value).
+    ``stats``: (channel, window, 7) in :data:`MOMENT_STATS` order. With
+    ``with_bands``, each window is centred, multiplied by ``taper``,
+    transformed (``np.fft.rfft``, compiled by rocket-fft: pocketfft, as SciPy
+    uses) and its |X|^2 times ``bin_weights`` (frequency bin, band) goes to
+    ``bands`` (channel, window, band). ``zero`` and ``tiny`` are of the
     data's dtype, so float32 is summed in float32, as NumPy does.
     """
     n_windows, size, channels = windows.shape
@@ -86,8 +89,11 @@ def window_features(windows: Any, scratch: Any, bits: Any, taper: Any, bin_weigh
             source = windows[start + w]
             for c in range(channels):
                 target = scratch[c, w]
+                shift = offset[c]
+                factor = scale[c]
                 for i in range(size):
-                    target[i] = source[i, c]
+                    # The same expression as scale_interleaved: equal results, bit for bit.
+                    target[i] = (source[i, c] - shift) * factor
         for c in range(channels):
             for w in range(count):
                 x = scratch[c, w]

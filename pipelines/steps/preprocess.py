@@ -185,7 +185,7 @@ def zscore(ds: xr.Dataset, *, variable: str = "signal", dim: str = "time") -> xr
                                       f"{array.dims}")
     axis = array.dims.index(dim)
     data = dask_data(array)
-    stats = _mean_and_inverse_std(data, axis)
+    stats = mean_and_inverse_std(data, axis)
     # Every chunk of a series takes that series' (mean, 1/std): "z" stands for the
     # stats' own axis, one chunk of two, where ``dim`` was.
     index = "".join(chr(ord("a") + i) for i in range(data.ndim))
@@ -195,7 +195,7 @@ def zscore(ds: xr.Dataset, *, variable: str = "signal", dim: str = "time") -> xr
     return ds.assign({variable: array.copy(data=normalised)})
 
 
-def _mean_and_inverse_std(data: da.Array, axis: int) -> da.Array:
+def mean_and_inverse_std(data: da.Array, axis: int) -> da.Array:
     """Per-series (mean, 1/std) stacked along ``axis``, in ``data``'s dtype, from one
     pass that merges per-chunk moments (Chan et al.)."""
     parts = da.map_blocks(_chunk_moments, data, axis=axis, dtype=np.float64,

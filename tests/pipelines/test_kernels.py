@@ -43,7 +43,7 @@ def test_window_features_compiled_match_the_reference(dtype: type, taper: str) -
     weights = features.band_weights(SIZE, 256.0, BANDS, taper).astype(dtype)
     taper_values = features._taper(SIZE, taper).astype(dtype)
     for bands, stats in ((weights, STATS), (None, STATS), (weights, ())):
-        compiled = features._features_compiled(_interleaved(data), weights=bands,
+        compiled = features._features_compiled(_interleaved(data), None, weights=bands,
                                                taper=taper_values, stats=stats)
         reference = features._features_array_module(data, weights=bands, taper=taper_values,
                                                     stats=stats)
@@ -51,7 +51,7 @@ def test_window_features_compiled_match_the_reference(dtype: type, taper: str) -
         np.testing.assert_array_equal(np.isnan(compiled), np.isnan(reference))
         tolerance = _tolerance(dtype)
         np.testing.assert_allclose(compiled, reference, rtol=tolerance, atol=tolerance)
-    constant = features._features_compiled(_interleaved(data), weights=None,
+    constant = features._features_compiled(_interleaved(data), None, weights=None,
                                            taper=taper_values, stats=STATS)
     assert constant[1, 30, 0, STATS.index("skewness")] == 0
     assert constant[1, 30, 0, STATS.index("kurtosis")] == 0
@@ -63,7 +63,7 @@ def test_window_features_step_reads_strided_blocks_like_contiguous_ones() -> Non
     taper = features._taper(SIZE, "hann").astype(np.float32)
     contiguous = np.moveaxis(data, 1, 3)    # what the preprocessing steps hand over
     interleaved = np.ascontiguousarray(contiguous)   # (unit, window, sample, channel) in memory
-    a, b = (features._features_block(block, weights=weights, taper=taper, log=True,
+    a, b = (features._features_block(block, None, weights=weights, taper=taper, log=True,
                                      stats=STATS) for block in (contiguous, interleaved))
     np.testing.assert_array_equal(a, b)
 
