@@ -20,26 +20,45 @@ from distributed import KilledWorker
 from suanli.cluster import Cluster
 
 from .errors import PipelineError, StepError
+from .fusion import Stage, plan
 from .pipeline import Pipeline
 
 
 def steps_behind(pipe: Pipeline, ds: xr.Dataset, key: Any) -> list[str]:
     """The steps whose graph layers made ``key``: one, or several when Dask fused tasks
-    of consecutive steps into one; empty when the key is from no step."""
+    of consecutive steps into one, or the pipeline ran them as one stage
+    (:mod:`.fusion`); empty when the key is from no step."""
     name = str(key[0] if isinstance(key, tuple) else key)
-    per_step: list[tuple[str, set[str]]] = []
-    seen = _layer_names(ds)
-    for call in pipe.steps:
-        ds = call.apply(ds)
-        layers = _layer_names(ds)
-        per_step.append((call.name, layers - seen))
-        seen = layers
-    exact = [step for step, layers in per_step if name in layers]
-    if exact:
-        return exact
+    each = _new_layers([Stage((call,)) for call in pipe.steps], ds)
+    # A fused stage also builds its steps' own layers (lazily, for later readers):
+    # only the layers of its fused tasks are its own.
+    own = set().union(*(layers for _, layers in each))
+    fused = [(steps, layers - own) for steps, layers in _new_layers(plan(pipe.steps), ds)
+             if len(steps) > 1]
+    for stages in (each, fused):
+        exact = [step for steps, layers in stages if name in layers for step in steps]
+        if exact:
+            return exact
     # A fused task's name joins the names of the tasks it runs.
-    return [step for step, layers in per_step
-            if any(key_split(layer) and key_split(layer) in name for layer in layers)]
+    for stages in (fused, each):
+        found = [step for steps, layers in stages
+                 if any(key_split(layer) and key_split(layer) in name for layer in layers)
+                 for step in steps]
+        if found:
+            return list(dict.fromkeys(found))
+    return []
+
+
+def _new_layers(stages: list[Stage], ds: xr.Dataset) -> list[tuple[tuple[str, ...], set[str]]]:
+    """Each stage's step names and the graph layers it adds, applied in order to ``ds``."""
+    added = []
+    seen = _layer_names(ds)
+    for stage in stages:
+        ds = stage(ds)
+        layers = _layer_names(ds)
+        added.append((stage.names, layers - seen))
+        seen = layers
+    return added
 
 
 def _layer_names(ds: xr.Dataset) -> set[str]:

@@ -1,34 +1,42 @@
 """Step fusion: consecutive steps run in fewer passes over the data, with the same results.
 
 Each step is a ``Dataset -> Dataset`` function that knows nothing of the next.
-So ``zscore`` writes a whole standardised copy of the signal, ``window``
-reshapes it, and the feature step reads it once more: on a 2-core machine
-that copy took a quarter of the feature extraction. When a pipeline runs
-``zscore``, ``window`` and a feature step (``window_features``,
-``band_power`` or ``window_stats``) in a row, :func:`plan` gives the
-z-score's per-series (mean, 1/std) to the feature kernel instead, which
-standardises each batch of windows as it copies it into cache (the same
-arithmetic, so the same features bit for bit). The fused stage returns
-the dataset the steps would: the z-scored ``windows`` are still there,
-lazily, for any later step that reads them.
+So ``fill_gaps`` copies the signal to mend its gaps, ``zscore`` reads that copy
+for its moments and writes a standardised copy, ``window`` reshapes it, and
+the feature step reads it once more: on a 2-core machine those copies and
+passes took half of the feature extraction. :func:`plan` fuses runs of them:
 
-:meth:`Pipeline.transform` runs the plan; a step called on its own (as in
-the quickstart notebook) runs as written.
+- ``zscore``, ``window`` and a feature step (``window_features``,
+  ``band_power`` or ``window_stats``): the feature kernel gets the z-score's
+  per-series (mean, 1/std) and standardises each batch of windows as it
+  copies it into cache; the standardised copy is never written.
+- ``fill_gaps`` before them, when each chunk holds whole series (the usual
+  chunking) and the blocks are NumPy: one task per chunk does all four
+  (:mod:`.steps.fused`), reading the chunk twice and copying none of it.
+
+A fused stage computes every value as the steps do, and returns the dataset
+the steps would: the filled, z-scored ``windows`` are still there, lazily,
+for any later step that reads them. :meth:`Pipeline.transform` runs the
+plan; a step called on its own (as in the quickstart notebook) runs as
+written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from functools import partial
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+import dask.array as da
+import numpy as np
 import xarray as xr
 
+from .registry import get_step
+from .steps import kernels
 from .steps.blocks import dask_data
-from .steps.features import add_window_features
+from .steps.features import add_window_features, kernel_options
+from .steps.fused import fill_zscore_features_block
 from .steps.preprocess import mean_and_inverse_std
-
-Stage = Callable[[xr.Dataset], xr.Dataset]
 
 #: Feature steps the z-score folds into, and what each fixes of ``window_features``.
 FEATURE_STEPS: Mapping[str, Mapping[str, Any]] = {
@@ -45,31 +53,56 @@ class Call(Protocol):
     def apply(self, ds: xr.Dataset) -> xr.Dataset: ...
 
 
+@dataclass(frozen=True)
+class Stage:
+    """One or more consecutive steps, run together."""
+
+    calls: tuple[Call, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(call.name for call in self.calls)
+
+    def __call__(self, ds: xr.Dataset) -> xr.Dataset:
+        if len(self.calls) == 4:
+            fill, zscore, window, features = self.calls
+            return _filled_zscored_features(fill, zscore, window, features, ds)
+        if len(self.calls) == 3:
+            zscore, window, features = self.calls
+            return _zscored_features(zscore, window, features, ds)
+        return self.calls[0].apply(ds)
+
+
 def plan(calls: Sequence[Call]) -> list[Stage]:
     """The stages that run ``calls``: each call alone, or a fused run of them."""
     stages: list[Stage] = []
     position = 0
     while position < len(calls):
-        group = calls[position:position + 3]
-        if zscore_folds_into_features(group):
-            zscore, window, features = group
-            stages.append(partial(_zscored_features, zscore, window, features))
-            position += 3
-        else:
-            stages.append(calls[position].apply)
-            position += 1
+        for length in (4, 3, 1):
+            group = tuple(calls[position:position + length])
+            if length == 1 or fusable(group):
+                stages.append(Stage(group))
+                position += length
+                break
     return stages
 
 
-def zscore_folds_into_features(calls: Sequence[Call]) -> bool:
-    """Whether ``calls`` are zscore along time, window and a feature step, on one variable."""
-    if [call.name for call in calls[:2]] != ["zscore", "window"] or len(calls) < 3 \
-            or calls[2].name not in FEATURE_STEPS:
+def fusable(calls: Sequence[Call]) -> bool:
+    """Whether ``calls`` are [fill_gaps,] zscore along time, window and a feature step,
+    on one variable."""
+    names = [call.name for call in calls]
+    if len(calls) not in (3, 4) or names[-3:-1] != ["zscore", "window"] \
+            or names[-1] not in FEATURE_STEPS or (len(calls) == 4 and names[0] != "fill_gaps"):
         return False
-    zscore, window, features = (call.params for call in calls[:3])
-    return (zscore.get("dim", "time") == "time"
-            and window.get("variable", "signal") == zscore.get("variable", "signal")
-            and features.get("variable", "windows") == "windows")
+    params = [_params(call) for call in calls]
+    variables = {p["variable"] for p in params[:-1]}
+    return params[-3]["dim"] == "time" and len(variables) == 1 \
+        and params[-1]["variable"] == "windows"
+
+
+def _params(call: Call) -> dict[str, Any]:
+    """The call's parameters, defaults included."""
+    return {**get_step(call.name).defaults(), **call.params}
 
 
 def _zscored_features(zscore: Call, window: Call, features: Call,
@@ -77,9 +110,36 @@ def _zscored_features(zscore: Call, window: Call, features: Call,
     # The steps as written, lazily: they check the data and the parameters, and
     # keep the z-scored windows for whatever reads them later.
     stepwise = features.apply(window.apply(zscore.apply(ds)))
-    signal = ds[zscore.params.get("variable", "signal")].transpose("unit", "time", "channel")
+    signal = ds[_params(zscore)["variable"]].transpose("unit", "time", "channel")
     scaling = mean_and_inverse_std(dask_data(signal), axis=1)  # (unit, 2, channel)
     fused = add_window_features(window.apply(ds), scaling=scaling,
                                 **{**FEATURE_STEPS[features.name], **features.params})
     return stepwise.assign({name: fused[name] for name in ("band_power", "window_stats")
                             if name in stepwise.data_vars})
+
+
+def _filled_zscored_features(fill: Call, zscore: Call, window: Call, features: Call,
+                             ds: xr.Dataset) -> xr.Dataset:
+    stepwise = features.apply(window.apply(zscore.apply(fill.apply(ds))))
+    signal = ds[_params(fill)["variable"]]
+    data = dask_data(signal)
+    if signal.dims != ("unit", "time", "channel") or data.numblocks[1] != 1 \
+            or not kernels.is_compiled_dtype(data._meta):
+        # Series split over several chunks wait for each other's moments; other
+        # array modules (CuPy) take the steps' code.
+        return _zscored_features(zscore, window, features, fill.apply(ds))
+    size = int(_params(window)["size"])
+    params = {**get_step("window_features").defaults(), **FEATURE_STEPS[features.name],
+              **features.params}
+    options = kernel_options(size, float(stepwise.attrs["sample_rate"]), data.dtype,
+                             bands=params["bands"], taper=params["taper"], log=params["log"],
+                             stats=params["stats"])
+    n_bands = 0 if options["weights"] is None else options["weights"].shape[1]
+    combined = da.map_blocks(
+        fill_zscore_features_block, data, max_gap=int(_params(fill)["max_gap"]), size=size,
+        **options, new_axis=3, dtype=data.dtype, meta=np.empty((0,) * 4, data.dtype),
+        chunks=(data.chunks[0], (data.shape[1] // size,), data.chunks[2],
+                (n_bands + len(options["stats"]),)))
+    parts = {"band_power": combined[..., :n_bands], "window_stats": combined[..., n_bands:]}
+    return stepwise.assign({name: stepwise[name].copy(data=parts[name])
+                            for name in parts if name in stepwise.data_vars})

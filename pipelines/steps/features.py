@@ -90,23 +90,20 @@ def add_window_features(ds: xr.Dataset, *, bands: Sequence[Sequence[float]] = DE
     if not bands and not stats:
         raise PipelineDefinitionError("window_features: give bands, stats or both")
     windows = ds[variable]
-    size = windows.sizes["offset"]
     data = whole_windows(dask_data(windows))
-    weights = (band_weights(size, float(ds.attrs["sample_rate"]), bands, taper)
-               .astype(data.dtype) if bands else None)
+    options = kernel_options(windows.sizes["offset"], float(ds.attrs["sample_rate"]),
+                             data.dtype, bands=bands, taper=taper, log=log, stats=stats)
     n_out = len(bands) + len(stats)
-    options = {"weights": weights, "taper": _taper(size, taper).astype(data.dtype), "log": log,
-               "stats": tuple(stats)}
     if scaling is None:
         combined = da.map_blocks(
-            _features_block, data, None, **options,
+            features_block, data, None, **options,
             chunks=(data.chunks[0], data.chunks[1], data.chunks[3], (n_out,)),
             dtype=data.dtype, meta=data._meta,
         )
     else:
         # u: unit, w: window, o: offset, c: channel, z: (mean, scale), f: feature.
         combined = da.blockwise(
-            _features_block, "uwcf", data, "uwoc",
+            features_block, "uwcf", data, "uwoc",
             scaling.rechunk({0: data.chunks[0], 1: -1, 2: -1}), "uzc",
             new_axes={"f": n_out}, concatenate=True, **options,
             dtype=data.dtype, meta=data._meta,
@@ -122,6 +119,13 @@ def add_window_features(ds: xr.Dataset, *, bands: Sequence[Sequence[float]] = DE
                                      {"long_name": "window statistics"})
                        ).assign_coords(stat=list(stats))
     return ds
+
+
+def kernel_options(size: int, rate: float, dtype: Any, *, bands: Sequence[Sequence[float]],
+                   taper: str, log: bool, stats: Sequence[str]) -> dict[str, Any]:
+    """The keyword arguments of :func:`features_block` for windows of ``size`` samples."""
+    return {"weights": band_weights(size, rate, bands, taper).astype(dtype) if bands else None,
+            "taper": _taper(size, taper).astype(dtype), "log": log, "stats": tuple(stats)}
 
 
 def band_weights(size: int, rate: float, bands: Sequence[Sequence[float]], taper: str
@@ -155,7 +159,7 @@ def _taper(size: int, taper: str) -> np.ndarray:
     return np.hanning(size + 1)[:-1] if taper == "hann" else np.ones(size)
 
 
-def _features_block(block: Any, scaling: Any | None, *, weights: Any | None, taper: Any,
+def features_block(block: Any, scaling: Any | None, *, weights: Any | None, taper: Any,
                     log: bool, stats: tuple[str, ...]) -> Any:
     """(unit, window, offset, channel) -> (unit, window, channel, band powers + stats),
     of ``(block - mean) * scale`` with ``scaling`` (unit, (mean, scale), channel)."""

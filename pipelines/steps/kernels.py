@@ -189,15 +189,14 @@ def nan_tiles(block: Any, tile: int, flags: Any) -> None:  # pragma: no cover - 
 
 
 @numba.njit(fastmath=_FAST, nogil=True, cache=True)
-def interleaved_moments(block: Any, width: int, tile: int, out: Any) -> None:  # pragma: no cover
+def tile_moments(block: Any, width: int, tile: int, out: Any) -> None:  # pragma: no cover
     """Count, mean and M2 (sum of squared deviations) of every series of ``block``
-    (outer, sample, inner), C-contiguous, into ``out`` (outer, inner, 3), float64.
+    (outer, sample, inner), C-contiguous, in each tile of ``tile`` samples, into
+    ``out`` (outer, tile, inner, 3), float64; :func:`merge_tiles` combines them.
 
-    Memory is read once: each tile of ``tile`` samples is summed, then its
-    deviations from its own mean are, both from cache, in vectors of ``width``
-    values (:func:`lane_width`); tiles merge in float64 (Chan et al.). A series
-    with NaN or inf gets a non-finite mean: the caller handles those with
-    NaN-aware code.
+    Memory is read once: each tile is summed, then its deviations from its own
+    mean are, both from cache, in vectors of ``width`` values
+    (:func:`lane_width`). A tile with NaN or inf gets a non-finite mean.
     """
     outer, samples, inner = block.shape
     acc = np.empty(width, dtype=block.dtype)
@@ -206,10 +205,6 @@ def interleaved_moments(block: Any, width: int, tile: int, out: Any) -> None:  #
     squares = np.empty(inner)
     for o in range(outer):
         flat = block[o].reshape(samples * inner)
-        for c in range(inner):
-            out[o, c, 0] = 0.0
-            out[o, c, 1] = 0.0
-            out[o, c, 2] = 0.0
         for first in range(0, samples, tile):
             count = min(tile, samples - first)
             body = count * inner // width * width  # whole lane vectors; the rest one by one
@@ -239,13 +234,38 @@ def interleaved_moments(block: Any, width: int, tile: int, out: Any) -> None:  #
             for i in range(body, values.shape[0]):
                 deviation = values[i] - sums[i % inner] / count
                 squares[i % inner] += deviation * deviation
+            found = out[o, first // tile]
             for c in range(inner):
-                seen = out[o, c, 0]
+                found[c, 0] = count
+                found[c, 1] = sums[c] / count
+                found[c, 2] = squares[c]
+
+
+@numba.njit(fastmath=_FAST, nogil=True, cache=True)
+def merge_tiles(tiles: Any, out: Any) -> None:  # pragma: no cover - compiled
+    """Per-tile (count, mean, M2) from :func:`tile_moments`, (outer, tile, inner, 3),
+    merged in order (Chan et al., float64) into ``out`` (outer, inner, 3)."""
+    outer, n_tiles, inner, _ = tiles.shape
+    for o in range(outer):
+        for c in range(inner):
+            seen = 0.0
+            mean = 0.0
+            m2 = 0.0
+            for k in range(n_tiles):
+                count, tile_mean, tile_m2 = tiles[o, k, c, 0], tiles[o, k, c, 1], tiles[o, k, c, 2]
                 total = seen + count
-                delta = sums[c] / count - out[o, c, 1]
-                out[o, c, 1] += delta * count / total
-                out[o, c, 2] += squares[c] + delta * delta * seen * count / total
-                out[o, c, 0] = total
+                delta = tile_mean - mean
+                mean += delta * count / total
+                m2 += tile_m2 + delta * delta * seen * count / total
+                seen = total
+            out[o, c, 0] = seen
+            out[o, c, 1] = mean
+            out[o, c, 2] = m2
+
+
+def n_tiles(samples: int, tile: int) -> int:
+    """Tiles of ``tile`` samples that cover ``samples`` (the last may be partial)."""
+    return -(-samples // tile)
 
 
 @numba.njit(fastmath=_FAST, nogil=True, cache=True)

@@ -33,14 +33,14 @@ def fill_gaps(ds: xr.Dataset, *, max_gap: int = 256, variable: str = "signal") -
     axis = array.dims.index("time")
     data = dask_data(array)
     if data.numblocks[axis] == 1:
-        filled = da.map_blocks(_fill_block, data, None, None, dtype=data.dtype, max_gap=max_gap,
+        filled = da.map_blocks(fill_block, data, None, None, dtype=data.dtype, max_gap=max_gap,
                                axis=axis, used=[(0, 0)], meta=data._meta)
     else:
         # Not map_overlap: that copies every chunk into a larger one with its
         # neighbours' edges, which only the rare rows with a gap need.
         # (map_blocks pairs blocks by position, whatever their sizes.)
         before, after, used = _neighbour_edges(data, axis, max_gap)
-        filled = da.map_blocks(_fill_block, data, before, after, dtype=data.dtype,
+        filled = da.map_blocks(fill_block, data, before, after, dtype=data.dtype,
                                max_gap=max_gap, axis=axis, used=used, meta=data._meta)
     return ds.assign({variable: array.copy(data=filled)})
 
@@ -66,7 +66,7 @@ def _neighbour_edges(data: da.Array, axis: int, depth: int
     return da.concatenate(before, axis=axis), da.concatenate(after, axis=axis), used
 
 
-def _fill_block(block: Any, before: Any | None, after: Any | None, *, max_gap: int, axis: int,
+def fill_block(block: Any, before: Any | None, after: Any | None, *, max_gap: int, axis: int,
                 used: list[tuple[int, int]], block_id: tuple[int, ...] | None = None) -> Any:
     n_before, n_after = used[block_id[axis] if block_id else 0]
     if kernels.is_compiled_dtype(block):
@@ -97,33 +97,60 @@ def _fill_compiled(block: np.ndarray, before: np.ndarray | None, after: np.ndarr
     searched, and the block is copied only when there is something to mend, in
     its own layout (a panel's channels stay interleaved)."""
     data, restore = as_series(block, axis)  # (outer, sample, inner)
-    inner = data.shape[2]
-    tile = kernels.tile_samples(inner)
-    flags = np.empty((data.shape[0], -(-data.shape[1] // tile)), dtype=bool)
+    tile = kernels.tile_samples(data.shape[2])
+    flags = np.empty((data.shape[0], kernels.n_tiles(data.shape[1], tile)), dtype=bool)
     kernels.nan_tiles(data, tile, flags)
+    found = nan_positions(data, flags, tile)
+    if not found:
+        return block  # nothing to mend: no copy
+    empty = np.empty((data.shape[0] * data.shape[2], 0), dtype=data.dtype)
+    lead = empty if before is None else series_rows(before, axis)
+    lead = lead[:, lead.shape[1] - n_before:]
+    tail = (empty if after is None else series_rows(after, axis))[:, :n_after]
+    filled = data.copy()
+    for series, runs in gap_fills(data, found, max_gap, lead, tail).items():
+        row = filled[series // data.shape[2], :, series % data.shape[2]]
+        for start, end, values in runs:
+            row[start:end] = values
+    return restore(filled)
+
+
+def nan_positions(data: np.ndarray, flags: np.ndarray, tile: int) -> dict[int, np.ndarray]:
+    """For each series of ``data`` (outer, sample, inner) with NaN, their positions
+    (ascending), searched only in the tiles ``flags`` (outer, tile) marks.
+    Series are numbered outer * inner + inner index."""
+    inner = data.shape[2]
     found: dict[int, list[np.ndarray]] = {}
     for o, k in zip(*np.nonzero(flags), strict=True):
         rows, columns = np.nonzero(np.isnan(data[o, k * tile:(k + 1) * tile]))
         for c in np.unique(columns):
             found.setdefault(int(o) * inner + int(c), []).append(rows[columns == c] + k * tile)
-    if not found:
-        return block  # nothing to mend: no copy
-    filled = data.copy()
-    empty = np.empty((data.shape[0] * inner, 0), dtype=data.dtype)
-    lead = empty if before is None else series_rows(before, axis)
-    lead = lead[:, lead.shape[1] - n_before:]
-    tail = (empty if after is None else series_rows(after, axis))[:, :n_after]
-    for series, where in found.items():
-        _fill_row(filled[series // inner, :, series % inner], max_gap, np, lead[series],
-                  tail[series], where=np.concatenate(where))
-    return restore(filled)
+    return {series: np.concatenate(where) for series, where in found.items()}
 
 
-def _fill_row(values: Any, max_gap: int, xp: Any, before: Any, after: Any,
-              where: Any | None = None) -> None:
-    """Fill each NaN run of at most ``max_gap`` in ``values`` on a line between its
-    neighbours, in place, as if ``values`` were read between its neighbours' edges
-    (``before``, ``after``: up to ``max_gap`` samples each, fewer at the series' ends).
+def gap_fills(data: np.ndarray, found: dict[int, np.ndarray], max_gap: int, lead: np.ndarray,
+              tail: np.ndarray) -> dict[int, list[tuple[int, int, Any]]]:
+    """The fills of the series' gaps (:func:`_fill_row`) at ``found`` (from
+    :func:`nan_positions`), without writing them; ``lead`` and ``tail``: each
+    series' neighbour edges, (series, sample)."""
+    inner = data.shape[2]
+    return {series: _gap_fills(data[series // inner, :, series % inner], max_gap, np,
+                               lead[series], tail[series], where=where)
+            for series, where in found.items()}
+
+
+def _fill_row(values: Any, max_gap: int, xp: Any, before: Any, after: Any) -> None:
+    """Fill each NaN run of at most ``max_gap`` in ``values`` in place (:func:`_gap_fills`)."""
+    for start, end, filled in _gap_fills(values, max_gap, xp, before, after):
+        values[start:end] = filled
+
+
+def _gap_fills(values: Any, max_gap: int, xp: Any, before: Any, after: Any,
+               where: Any | None = None) -> list[tuple[int, int, Any]]:
+    """(start, end, values) for each NaN run of at most ``max_gap`` in ``values``: the
+    run filled on a line between its neighbours, as if ``values`` were read
+    between its neighbours' edges (``before``, ``after``: up to ``max_gap``
+    samples each, fewer at the series' ends). ``values`` is only read.
 
     Runs are found from the NaN positions alone (gaps are rare), so the row is
     scanned once, or not at all when the caller gives them (``where``, ascending);
@@ -132,8 +159,9 @@ def _fill_row(values: Any, max_gap: int, xp: Any, before: Any, after: Any,
     if where is None:
         where = xp.flatnonzero(xp.isnan(values))
     size = values.shape[0]
+    fills: list[tuple[int, int, Any]] = []
     if where.size == 0:
-        return
+        return fills
     breaks = xp.flatnonzero(xp.diff(where) > 1)
     starts = xp.concatenate([where[:1], where[breaks + 1]]).tolist()
     ends = (xp.concatenate([where[breaks], where[-1:]]) + 1).tolist()
@@ -152,13 +180,14 @@ def _fill_row(values: Any, max_gap: int, xp: Any, before: Any, after: Any,
         if left is None and right is None:
             continue  # the whole series is missing
         if left is None:
-            values[start:end] = right
+            fills.append((start, end, right))
         elif right is None:
-            values[start:end] = left
+            fills.append((start, end, left))
         else:
             steps = xp.arange(1, length + 1, dtype=values.dtype) / (length + 1)
-            values[start:end] = left + (right - left) * steps[extra_before:
-                                                              extra_before + end - start]
+            fills.append((start, end, left + (right - left)
+                          * steps[extra_before:extra_before + end - start]))
+    return fills
 
 
 def _past_run(edge: Any, run: int) -> Any | None:
@@ -198,25 +227,23 @@ def zscore(ds: xr.Dataset, *, variable: str = "signal", dim: str = "time") -> xr
 def mean_and_inverse_std(data: da.Array, axis: int) -> da.Array:
     """Per-series (mean, 1/std) stacked along ``axis``, in ``data``'s dtype, from one
     pass that merges per-chunk moments (Chan et al.)."""
-    parts = da.map_blocks(_chunk_moments, data, axis=axis, dtype=np.float64,
+    parts = da.map_blocks(chunk_moments, data, axis=axis, dtype=np.float64,
                           chunks=tuple((3,) * len(c) if i == axis else c
                                        for i, c in enumerate(data.chunks)))
     # parts holds (count, mean, M2) for every chunk along ``axis``: merge them.
     parts = parts.rechunk({axis: -1})
-    return da.map_blocks(_merge_moments, parts, axis=axis, out_dtype=data.dtype,
+    return da.map_blocks(merge_moments, parts, axis=axis, out_dtype=data.dtype,
                          dtype=data.dtype,
                          chunks=tuple((2,) if i == axis else c for i, c in
                                       enumerate(parts.chunks)))
 
 
-def _chunk_moments(block: Any, *, axis: int) -> Any:
+def chunk_moments(block: Any, *, axis: int) -> Any:
     """(count, mean, M2) of every series in ``block``, stacked where ``axis`` was."""
     xp = array_module(block)
     if kernels.is_compiled_dtype(block):
         data, _ = as_series(block, axis)
-        found = np.empty((data.shape[0], data.shape[2], 3))
-        kernels.interleaved_moments(data, kernels.lane_width(data.shape[2]),
-                                    kernels.tile_samples(data.shape[2]), found)
+        found = compiled_moments(data)
         if np.isfinite(found[..., 1]).all():
             others = block.shape[:axis] + block.shape[axis + 1:]
             return np.moveaxis(found.reshape(*others, 3), -1, axis)
@@ -238,7 +265,27 @@ def _chunk_moments(block: Any, *, axis: int) -> Any:
     return xp.moveaxis(xp.concatenate([count, mean, m2], axis=-1), -1, axis)
 
 
-def _merge_moments(parts: Any, *, axis: int, out_dtype: Any) -> Any:
+def compiled_moments(data: np.ndarray, tiles: np.ndarray | None = None) -> np.ndarray:
+    """(count, mean, M2) of every series of ``data`` (outer, sample, inner), C-contiguous,
+    as (outer, inner, 3) float64, from its per-tile moments (``tiles``, when the
+    caller already has them: :func:`kernels.tile_moments`)."""
+    if tiles is None:
+        tiles = tile_moments(data)
+    found = np.empty((data.shape[0], data.shape[2], 3))
+    kernels.merge_tiles(tiles, found)
+    return found
+
+
+def tile_moments(data: np.ndarray) -> np.ndarray:
+    """Per-tile moments of ``data`` (outer, sample, inner): (outer, tile, inner, 3)."""
+    outer, samples, inner = data.shape
+    tile = kernels.tile_samples(inner)
+    tiles = np.empty((outer, kernels.n_tiles(samples, tile), inner, 3))
+    kernels.tile_moments(data, kernels.lane_width(inner), tile, tiles)
+    return tiles
+
+
+def merge_moments(parts: Any, *, axis: int, out_dtype: Any) -> Any:
     """Per-chunk (count, mean, M2) -> (mean, 1/std), 1 where std is 0 (a constant
     series is centred and left unscaled)."""
     xp = array_module(parts)

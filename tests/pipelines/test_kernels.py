@@ -63,7 +63,7 @@ def test_window_features_step_reads_strided_blocks_like_contiguous_ones() -> Non
     taper = features._taper(SIZE, "hann").astype(np.float32)
     contiguous = np.moveaxis(data, 1, 3)    # what the preprocessing steps hand over
     interleaved = np.ascontiguousarray(contiguous)   # (unit, window, sample, channel) in memory
-    a, b = (features._features_block(block, None, weights=weights, taper=taper, log=True,
+    a, b = (features.features_block(block, None, weights=weights, taper=taper, log=True,
                                      stats=STATS) for block in (contiguous, interleaved))
     np.testing.assert_array_equal(a, b)
 
@@ -81,12 +81,12 @@ def test_chunk_moments_and_standardise_compiled_match_numpy(
     rng = np.random.default_rng(1)
     block = (rng.standard_normal(shape) * 3 + 7).astype(dtype)
     series = block.astype(np.float64)
-    found = np.moveaxis(preprocess._chunk_moments(block, axis=axis), axis, -1)
+    found = np.moveaxis(preprocess.chunk_moments(block, axis=axis), axis, -1)
     np.testing.assert_array_equal(found[..., 0], shape[axis])
     np.testing.assert_allclose(found[..., 1], series.mean(axis=axis), rtol=1e-6)
     np.testing.assert_allclose(found[..., 2], ((series - series.mean(axis=axis, keepdims=True))
                                                ** 2).sum(axis=axis), rtol=1e-5)
-    stats = preprocess._merge_moments(preprocess._chunk_moments(block, axis=axis), axis=axis,
+    stats = preprocess.merge_moments(preprocess.chunk_moments(block, axis=axis), axis=axis,
                                       out_dtype=dtype)
     out = preprocess._standardise(block, stats, axis=axis)
     expected = ((block - block.mean(axis=axis, keepdims=True))
@@ -119,9 +119,9 @@ def test_fill_gaps_compiled_matches_the_reference(monkeypatch: pytest.MonkeyPatc
     after[3:] = 1.0
     edges = (np.moveaxis(before, 0, axis), np.moveaxis(after, 0, axis))
     arguments = {"max_gap": 64, "axis": axis, "used": [(8, 8)]}
-    compiled = preprocess._fill_block(block, *edges, **arguments)
+    compiled = preprocess.fill_block(block, *edges, **arguments)
     monkeypatch.setattr(preprocess.kernels, "is_compiled_dtype", lambda array: False)
-    reference = preprocess._fill_block(block, *edges, **arguments)
+    reference = preprocess.fill_block(block, *edges, **arguments)
     np.testing.assert_array_equal(compiled, reference)
     assert compiled.strides == block.strides  # mended in the block's own layout
     assert np.isnan(np.moveaxis(compiled, axis, 0)[3000:3400, -1]).all()
@@ -132,13 +132,13 @@ def test_fill_gaps_compiled_matches_the_reference(monkeypatch: pytest.MonkeyPatc
 def test_fill_gaps_compiled_returns_a_block_without_gaps_uncopied() -> None:
     block = np.ones((1, 5000, 3), dtype=np.float32)
     block[0, 7, 2] = np.inf   # flags its tile, but is not a gap
-    assert preprocess._fill_block(block, None, None, max_gap=8, axis=1, used=[(0, 0)]) is block
+    assert preprocess.fill_block(block, None, None, max_gap=8, axis=1, used=[(0, 0)]) is block
 
 
 def test_chunk_moments_fall_back_to_nan_aware_sums() -> None:
     block = np.arange(30, dtype=np.float32).reshape(1, 10, 3)
     block[0, 4, 1] = np.nan
-    found = preprocess._chunk_moments(block, axis=1)[0]   # (3 stats, channel)
+    found = preprocess.chunk_moments(block, axis=1)[0]   # (3 stats, channel)
     assert found[0].tolist() == [10, 9, 10]
     column = np.delete(block[0, :, 1], 4)
     assert found[1, 1] == pytest.approx(column.mean())
