@@ -4,7 +4,8 @@ One process, same in-memory telemetry, same number of cores, Dask's threaded
 scheduler for every Dask method (data stays in place, so the figures compare
 the computations rather than transfers):
 
-- suanli: the pipeline's steps (fill_gaps, zscore, window, window_features);
+- suanli: the pipeline's steps (fill_gaps, zscore, window, window_features), run as
+  `suanli run` runs them (fused: one task per chunk), and one by one (unfused);
 - xarray+Dask by hand: coarsen(...).construct and apply_ufunc with numpy.fft, as an
   analyst would write it;
 - plain NumPy, one process, one unit at a time;
@@ -78,6 +79,14 @@ def timed(function: Callable[[], object], repeats: int) -> float:
 
 def suanli_features(ds: xr.Dataset) -> None:
     out = FEATURE_STEPS.transform(ds)  # as `suanli run` does: steps fused where they can be
+    dask.compute(out.band_power.data, out.window_stats.data)
+
+
+def suanli_steps_one_by_one(ds: xr.Dataset) -> None:
+    """The same steps without fusion (:mod:`suanli.pipelines.fusion`): each its own tasks."""
+    out = ds
+    for call in FEATURE_STEPS.steps:
+        out = call.apply(out)
     dask.compute(out.band_power.data, out.window_stats.data)
 
 
@@ -169,6 +178,8 @@ def main() -> None:
     results: dict[str, float] = {}
     with dask.config.set(scheduler="threads", num_workers=cores):
         results["suanli (steps on Dask)"] = timed(lambda: suanli_features(ds), args.repeats)
+        results["suanli, steps one by one (no fusion)"] = timed(
+            lambda: suanli_steps_one_by_one(ds), args.repeats)
         if not args.no_peers:
             results["xarray+Dask by hand"] = timed(lambda: xarray_by_hand(ds), 1)
     if not args.no_peers:
