@@ -120,7 +120,6 @@ def _zscored_features(zscore: Call, window: Call, features: Call,
 
 def _filled_zscored_features(fill: Call, zscore: Call, window: Call, features: Call,
                              ds: xr.Dataset) -> xr.Dataset:
-    stepwise = features.apply(window.apply(zscore.apply(fill.apply(ds))))
     signal = ds[_params(fill)["variable"]]
     data = dask_data(signal)
     if signal.dims != ("unit", "time", "channel") or data.numblocks[1] != 1 \
@@ -128,6 +127,7 @@ def _filled_zscored_features(fill: Call, zscore: Call, window: Call, features: C
         # Series split over several chunks wait for each other's moments; other
         # array modules (CuPy) take the steps' code.
         return _zscored_features(zscore, window, features, fill.apply(ds))
+    stepwise = features.apply(window.apply(zscore.apply(fill.apply(ds))))
     size = int(_params(window)["size"])
     params = {**get_step("window_features").defaults(), **FEATURE_STEPS[features.name],
               **features.params}

@@ -160,7 +160,7 @@ def _taper(size: int, taper: str) -> np.ndarray:
 
 
 def features_block(block: Any, scaling: Any | None, *, weights: Any | None, taper: Any,
-                    log: bool, stats: tuple[str, ...]) -> Any:
+                   log: bool, stats: tuple[str, ...]) -> Any:
     """(unit, window, offset, channel) -> (unit, window, channel, band powers + stats),
     of ``(block - mean) * scale`` with ``scaling`` (unit, (mean, scale), channel)."""
     xp = array_module(block)
@@ -211,9 +211,9 @@ def _features_compiled(block: np.ndarray, scaling: np.ndarray | None, *,
     powers = np.empty((channels, n_windows, bin_weights.shape[1]), dtype=block.dtype)
     for unit in range(units):
         kernels.window_features(block[unit], scaling[unit, 0], scaling[unit, 1], scratch,
-                                scratch.view(integers), taper,
-                                bin_weights, found, powers, weights is not None,
-                                block.dtype.type(0), np.finfo(block.dtype).tiny, *width)
+                                scratch.view(integers), taper, bin_weights, found, powers,
+                                weights is not None, block.dtype.type(0),
+                                np.finfo(block.dtype).tiny, *width)
         out[unit, :, :, :n_bands] = powers[:, :, :n_bands].transpose(1, 0, 2)
         out[unit, :, :, n_bands:] = found[:, :, picks].transpose(1, 0, 2)
         # A window's mean is finite iff its values are.

@@ -32,24 +32,23 @@ def fill_zscore_features_block(block: np.ndarray, *, max_gap: int, size: int,
     if not block.flags.c_contiguous:
         # Another layout (samples contiguous, say): the steps' own code, in this task.
         filled = preprocess.fill_block(block, None, None, max_gap=max_gap, axis=1,
-                                        used=[(0, 0)])
+                                       used=[(0, 0)])
         scaling = preprocess.merge_moments(preprocess.chunk_moments(filled, axis=1), axis=1,
-                                            out_dtype=block.dtype)
+                                           out_dtype=block.dtype)
         return features.features_block(_windows(filled, size), scaling, **options)
-    data = block
-    units, channels = data.shape[0], data.shape[2]
+    units, channels = block.shape[0], block.shape[2]
     tile = kernels.tile_samples(channels)
-    tiles = preprocess.tile_moments(data)
+    tiles = preprocess.tile_moments(block)
     flags = ~np.isfinite(tiles[..., 1]).all(axis=2)  # a tile with NaN or inf
-    found = preprocess.nan_positions(data, flags, tile)
-    no_edges = np.empty((units * channels, 0), dtype=data.dtype)  # whole series
-    fills = preprocess.gap_fills(data, found, max_gap, no_edges, no_edges)
-    scaling = _scaling(data, tiles, fills, tile)
-    windows = _windows(data, size)
+    found = preprocess.nan_positions(block, flags, tile)
+    no_edges = np.empty((units * channels, 0), dtype=block.dtype)  # whole series
+    fills = preprocess.gap_fills(block, found, max_gap, no_edges, no_edges)
+    scaling = _scaling(block, tiles, fills, tile)
+    windows = _windows(block, size)
     out = features.features_block(windows, scaling, **options)
     for unit, (where, mended) in _mended_windows(windows, fills, channels).items():
         out[unit, where] = features.features_block(mended[None], scaling[unit:unit + 1],
-                                                    **options)[0]
+                                                   **options)[0]
     return out
 
 

@@ -67,7 +67,7 @@ def _neighbour_edges(data: da.Array, axis: int, depth: int
 
 
 def fill_block(block: Any, before: Any | None, after: Any | None, *, max_gap: int, axis: int,
-                used: list[tuple[int, int]], block_id: tuple[int, ...] | None = None) -> Any:
+               used: list[tuple[int, int]], block_id: tuple[int, ...] | None = None) -> Any:
     n_before, n_after = used[block_id[axis] if block_id else 0]
     if kernels.is_compiled_dtype(block):
         return _fill_compiled(block, before, after, max_gap=max_gap, axis=axis,
