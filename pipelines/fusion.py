@@ -32,11 +32,10 @@ import numpy as np
 import xarray as xr
 
 from .registry import get_step
-from .steps import kernels
+from .steps import fused, kernels
 from .steps.blocks import dask_data
 from .steps.features import add_window_features, kernel_options
-from .steps.fused import fill_zscore_features_block
-from .steps.preprocess import mean_and_inverse_std
+from .steps.preprocess import mean_and_inverse_std, merged_moments, neighbour_edges
 
 #: Feature steps the z-score folds into, and what each fixes of ``window_features``.
 FEATURE_STEPS: Mapping[str, Mapping[str, Any]] = {
@@ -122,24 +121,44 @@ def _filled_zscored_features(fill: Call, zscore: Call, window: Call, features: C
                              ds: xr.Dataset) -> xr.Dataset:
     signal = ds[_params(fill)["variable"]]
     data = dask_data(signal)
-    if signal.dims != ("unit", "time", "channel") or data.numblocks[1] != 1 \
-            or not kernels.is_compiled_dtype(data._meta):
-        # Series split over several chunks wait for each other's moments; other
-        # array modules (CuPy) take the steps' code.
+    size = int(_params(window)["size"])
+    if signal.dims != ("unit", "time", "channel") or data.numblocks[2] != 1 \
+            or any(chunk % size for chunk in data.chunks[1][:-1]) \
+            or data.chunks[1][-1] < size or not kernels.is_compiled_dtype(data._meta):
+        # Windows that straddle chunks, or series that are too short, take the
+        # steps' chunking; other array modules (CuPy) take the steps' code.
         return _zscored_features(zscore, window, features, fill.apply(ds))
     stepwise = features.apply(window.apply(zscore.apply(fill.apply(ds))))
-    size = int(_params(window)["size"])
     params = {**get_step("window_features").defaults(), **FEATURE_STEPS[features.name],
               **features.params}
     options = kernel_options(size, float(stepwise.attrs["sample_rate"]), data.dtype,
                              bands=params["bands"], taper=params["taper"], log=params["log"],
                              stats=params["stats"])
     n_bands = 0 if options["weights"] is None else options["weights"].shape[1]
-    combined = da.map_blocks(
-        fill_zscore_features_block, data, max_gap=int(_params(fill)["max_gap"]), size=size,
-        **options, new_axis=3, dtype=data.dtype, meta=np.empty((0,) * 4, data.dtype),
-        chunks=(data.chunks[0], (data.shape[1] // size,), data.chunks[2],
-                (n_bands + len(options["stats"]),)))
-    parts = {"band_power": combined[..., :n_bands], "window_stats": combined[..., n_bands:]}
-    return stepwise.assign({name: stepwise[name].copy(data=parts[name])
-                            for name in parts if name in stepwise.data_vars})
+    chunks = (data.chunks[0], tuple(chunk // size for chunk in data.chunks[1]), data.chunks[2],
+              (n_bands + len(options["stats"]),))
+    meta = np.empty((0,) * 4, data.dtype)
+    max_gap = int(_params(fill)["max_gap"])
+    if data.numblocks[1] == 1:
+        # Whole series in each chunk: one task does it all.
+        combined = da.map_blocks(fused.fill_zscore_features_block, data, max_gap=max_gap,
+                                 size=size, **options, new_axis=3, chunks=chunks,
+                                 dtype=data.dtype, meta=meta)
+    else:
+        # Each chunk's plan, the series' (mean, 1/std) from the plans' moments, then
+        # each chunk's features: chunks pair with their plans by position.
+        before, after, used = neighbour_edges(data, 1, max_gap)
+        plans = da.map_blocks(fused.plan_block, data, before, after, max_gap=max_gap,
+                              used=used, dtype=object,
+                              chunks=tuple((1,) * n for n in data.numblocks),
+                              meta=np.empty((0, 0, 0), dtype=object))
+        parts = da.map_blocks(fused.plan_moments, plans, dtype=np.float64,
+                              chunks=(data.chunks[0], (3,) * data.numblocks[1], data.chunks[2]),
+                              meta=np.empty((0, 0, 0)))
+        scaling = merged_moments(parts, 1, data.dtype)
+        combined = da.map_blocks(fused.plan_features_block, data, scaling, plans, size=size,
+                                 **options, new_axis=3, chunks=chunks,
+                                 dtype=data.dtype, meta=meta)
+    arrays = {"band_power": combined[..., :n_bands], "window_stats": combined[..., n_bands:]}
+    return stepwise.assign({name: stepwise[name].copy(data=arrays[name])
+                            for name in arrays if name in stepwise.data_vars})

@@ -39,13 +39,13 @@ def fill_gaps(ds: xr.Dataset, *, max_gap: int = 256, variable: str = "signal") -
         # Not map_overlap: that copies every chunk into a larger one with its
         # neighbours' edges, which only the rare rows with a gap need.
         # (map_blocks pairs blocks by position, whatever their sizes.)
-        before, after, used = _neighbour_edges(data, axis, max_gap)
+        before, after, used = neighbour_edges(data, axis, max_gap)
         filled = da.map_blocks(fill_block, data, before, after, dtype=data.dtype,
                                max_gap=max_gap, axis=axis, used=used, meta=data._meta)
     return ds.assign({variable: array.copy(data=filled)})
 
 
-def _neighbour_edges(data: da.Array, axis: int, depth: int
+def neighbour_edges(data: da.Array, axis: int, depth: int
                      ) -> tuple[da.Array, da.Array, list[tuple[int, int]]]:
     """For each chunk along ``axis``, the ``depth`` samples before it and after it,
     as arrays with one chunk per chunk of ``data``, and how many of them to use:
@@ -230,10 +230,14 @@ def mean_and_inverse_std(data: da.Array, axis: int) -> da.Array:
     parts = da.map_blocks(chunk_moments, data, axis=axis, dtype=np.float64,
                           chunks=tuple((3,) * len(c) if i == axis else c
                                        for i, c in enumerate(data.chunks)))
-    # parts holds (count, mean, M2) for every chunk along ``axis``: merge them.
+    return merged_moments(parts, axis, data.dtype)
+
+
+def merged_moments(parts: da.Array, axis: int, dtype: Any) -> da.Array:
+    """(mean, 1/std) in ``dtype`` from ``parts``: (count, mean, M2) of every chunk
+    along ``axis``, as :func:`chunk_moments` gives them."""
     parts = parts.rechunk({axis: -1})
-    return da.map_blocks(merge_moments, parts, axis=axis, out_dtype=data.dtype,
-                         dtype=data.dtype,
+    return da.map_blocks(merge_moments, parts, axis=axis, out_dtype=dtype, dtype=dtype,
                          chunks=tuple((2,) if i == axis else c for i, c in
                                       enumerate(parts.chunks)))
 

@@ -57,7 +57,8 @@ FEATURES = [("window_features", {"bands": [[1, 20], [20, 100]], "log": True}),
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the inf window
 @pytest.mark.parametrize(("feature", "params"), FEATURES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("time_chunk", [3000, 1000, 700])
+# Whole series; split on window bounds (1024 = 8 windows); split elsewhere (1000, 700).
+@pytest.mark.parametrize("time_chunk", [3000, 1024, 1000, 700])
 @pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize(("outage", "channel_major"), [(True, False), (False, False),
                                                        (False, True)])
@@ -87,6 +88,7 @@ def test_fused_pipeline_equals_its_steps(feature: str, params: dict[str, Any], d
 
 @pytest.mark.parametrize(("time_chunk", "absent"), [
     (3000, ("fill_block", "merge_moments", "standardise")),  # whole series: one task
+    (1024, ("fill_block", "chunk_moments", "standardise")),  # split on window bounds
     (1000, ("standardise",)),
 ])
 def test_fused_stages_skip_the_copies(time_chunk: int, absent: tuple[str, ...]) -> None:
