@@ -10,9 +10,11 @@ passes took half of the feature extraction. :func:`plan` fuses runs of them:
   ``band_power`` or ``window_stats``): the feature kernel gets the z-score's
   per-series (mean, 1/std) and standardises each batch of windows as it
   copies it into cache; the standardised copy is never written.
-- ``fill_gaps`` before them, when each chunk holds whole series (the usual
-  chunking) and the blocks are NumPy: one task per chunk does all four
-  (:mod:`.steps.fused`), reading the chunk twice and copying none of it.
+- ``fill_gaps`` before them, on NumPy blocks whose chunks end on window
+  bounds (whole series, the usual chunking, or long series split into
+  multiples of the window): the chunk is read twice and none of it is copied
+  (:mod:`.steps.fused`); one task per chunk does all four when it holds
+  whole series.
 
 A fused stage computes every value as the steps do, and returns the dataset
 the steps would: the filled, z-scored ``windows`` are still there, lazily,
