@@ -28,10 +28,9 @@ from typing import Any
 import numpy as np
 
 from . import features, kernels, preprocess
-from .blocks import as_series, series_rows
+from .blocks import as_series
+from .preprocess import Fills
 
-#: The fills of a chunk's gaps, by series: (start, end, values) runs.
-Fills = dict[int, list[tuple[int, int, Any]]]
 #: A chunk's moments, (unit, (count, mean, M2), channel), and its fills.
 Plan = tuple[np.ndarray, Fills]
 
@@ -81,17 +80,14 @@ def chunk_plan(block: np.ndarray, before: np.ndarray | None, after: np.ndarray |
     tiles = preprocess.tile_moments(data)
     flags = ~np.isfinite(tiles[..., 1]).all(axis=2)  # a tile with NaN or inf
     found = preprocess.nan_positions(data, flags, tile)
-    empty = np.empty((outer * inner, 0), dtype=data.dtype)
-    lead = empty if before is None else series_rows(before, 1)
-    lead = lead[:, lead.shape[1] - n_before:]
-    tail = (empty if after is None else series_rows(after, 1))[:, :n_after]
+    lead, tail = preprocess.edge_rows(data, before, after, 1, n_before, n_after)
     fills = preprocess.gap_fills(data, found, max_gap, lead, tail)
     touched = {(series // inner, start // tile + k)
                for series, runs in fills.items() for start, end, _ in runs
                for k in range((end - 1) // tile - start // tile + 1)}
     for o, k in touched:
         mended = data[o:o + 1, k * tile:(k + 1) * tile].copy()
-        _apply(mended[0], fills, o, k * tile)
+        preprocess.apply_fills(mended[0], fills, o, k * tile)
         tiles[o, k] = preprocess.tile_moments(mended)[0, 0]
     merged = preprocess.compiled_moments(data, tiles)
     if np.isfinite(merged[..., 1]).all():
@@ -101,7 +97,7 @@ def chunk_plan(block: np.ndarray, before: np.ndarray | None, after: np.ndarray |
     # NaN-aware code, on the filled chunk.
     filled = data.copy()
     for o in range(outer):
-        _apply(filled[o], fills, o, 0)
+        preprocess.apply_fills(filled[o], fills, o, 0)
     return preprocess.chunk_moments(restore(filled), axis=1), fills
 
 
@@ -137,19 +133,6 @@ def _mended_windows(windows: np.ndarray, fills: Fills) -> dict[int, tuple[np.nda
             continue  # fills only in the samples after the last whole window
         mended = windows[unit, where]
         for position, number in enumerate(where):
-            _apply(mended[position], fills, unit, int(number) * size)
+            preprocess.apply_fills(mended[position], fills, unit, int(number) * size)
         out[unit] = (where, mended)
     return out
-
-
-def _apply(part: np.ndarray, fills: Fills, outer: int, first: int) -> None:
-    """Write the fills of the series of ``outer`` (series outer * inner + i) into
-    ``part`` (sample, inner), a copy of their samples from ``first`` on."""
-    inner = part.shape[1]
-    for i in range(inner):
-        for start, end, values in fills.get(outer * inner + i, ()):
-            low, high = max(start, first), min(end, first + part.shape[0])
-            if low >= high:
-                continue
-            chosen = values if np.ndim(values) == 0 else values[low - start:high - start]
-            part[low - first:high - first, i] = chosen

@@ -17,6 +17,10 @@ from ..registry import step
 from . import kernels
 from .blocks import as_series, dask_data, series_rows, time_last
 
+#: The fills of a chunk's gaps by series (numbered as :func:`nan_positions` does):
+#: (start, end, values) runs, worked out by :func:`gap_fills`.
+Fills = dict[int, list[tuple[int, int, Any]]]
+
 
 @step("fill_gaps")
 def fill_gaps(ds: xr.Dataset, *, max_gap: int = 256, variable: str = "signal") -> xr.Dataset:
@@ -46,7 +50,7 @@ def fill_gaps(ds: xr.Dataset, *, max_gap: int = 256, variable: str = "signal") -
 
 
 def neighbour_edges(data: da.Array, axis: int, depth: int
-                     ) -> tuple[da.Array, da.Array, list[tuple[int, int]]]:
+                    ) -> tuple[da.Array, da.Array, list[tuple[int, int]]]:
     """For each chunk along ``axis``, the ``depth`` samples before it and after it,
     as arrays with one chunk per chunk of ``data``, and how many of them to use:
     fewer at the ends of the series, where a one-sample stand-in keeps the
@@ -103,16 +107,23 @@ def _fill_compiled(block: np.ndarray, before: np.ndarray | None, after: np.ndarr
     found = nan_positions(data, flags, tile)
     if not found:
         return block  # nothing to mend: no copy
+    lead, tail = edge_rows(data, before, after, axis, n_before, n_after)
+    fills = gap_fills(data, found, max_gap, lead, tail)
+    filled = data.copy()
+    for outer in range(data.shape[0]):
+        apply_fills(filled[outer], fills, outer)
+    return restore(filled)
+
+
+def edge_rows(data: np.ndarray, before: np.ndarray | None, after: np.ndarray | None,
+              axis: int, n_before: int, n_after: int) -> tuple[np.ndarray, np.ndarray]:
+    """The neighbours' edges of ``data`` (outer, sample, inner) as (series, sample)
+    rows: the last ``n_before`` samples of ``before``, the first ``n_after`` of
+    ``after`` (none where a neighbour is None)."""
     empty = np.empty((data.shape[0] * data.shape[2], 0), dtype=data.dtype)
     lead = empty if before is None else series_rows(before, axis)
-    lead = lead[:, lead.shape[1] - n_before:]
-    tail = (empty if after is None else series_rows(after, axis))[:, :n_after]
-    filled = data.copy()
-    for series, runs in gap_fills(data, found, max_gap, lead, tail).items():
-        row = filled[series // data.shape[2], :, series % data.shape[2]]
-        for start, end, values in runs:
-            row[start:end] = values
-    return restore(filled)
+    tail = empty if after is None else series_rows(after, axis)
+    return lead[:, lead.shape[1] - n_before:], tail[:, :n_after]
 
 
 def nan_positions(data: np.ndarray, flags: np.ndarray, tile: int) -> dict[int, np.ndarray]:
@@ -129,7 +140,7 @@ def nan_positions(data: np.ndarray, flags: np.ndarray, tile: int) -> dict[int, n
 
 
 def gap_fills(data: np.ndarray, found: dict[int, np.ndarray], max_gap: int, lead: np.ndarray,
-              tail: np.ndarray) -> dict[int, list[tuple[int, int, Any]]]:
+              tail: np.ndarray) -> Fills:
     """The fills of the series' gaps (:func:`_fill_row`) at ``found`` (from
     :func:`nan_positions`), without writing them; ``lead`` and ``tail``: each
     series' neighbour edges, (series, sample)."""
@@ -137,6 +148,20 @@ def gap_fills(data: np.ndarray, found: dict[int, np.ndarray], max_gap: int, lead
     return {series: _gap_fills(data[series // inner, :, series % inner], max_gap, np,
                                lead[series], tail[series], where=where)
             for series, where in found.items()}
+
+
+def apply_fills(part: np.ndarray, fills: Fills, outer: int,
+                first: int = 0) -> None:
+    """Write the fills of the series of ``outer`` (series outer * inner + i) into
+    ``part`` (sample, inner), which holds their samples from ``first`` on."""
+    inner = part.shape[1]
+    for i in range(inner):
+        for start, end, values in fills.get(outer * inner + i, ()):
+            low, high = max(start, first), min(end, first + part.shape[0])
+            if low >= high:
+                continue
+            chosen = values if np.ndim(values) == 0 else values[low - start:high - start]
+            part[low - first:high - first, i] = chosen
 
 
 def _fill_row(values: Any, max_gap: int, xp: Any, before: Any, after: Any) -> None:
