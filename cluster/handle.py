@@ -19,7 +19,7 @@ from .preflight import check_versions
 from .spec import ClusterSpec
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, LocalCluster
     from distributed.deploy.cluster import Cluster as DaskCluster
 
 
@@ -100,6 +100,47 @@ class Cluster:
     @property
     def worker_count(self) -> int:
         return len(self.client.scheduler_info(n_workers=-1)["workers"])
+
+    @property
+    def planned_threads(self) -> int:
+        """The worker threads this cluster was started to have.
+
+        For a local cluster this is its workers' specification, the same for every
+        run on it whichever workers happen to be alive (one killed and restarting,
+        RELIABILITY R3), so work laid out by it is laid out the same each time.
+        Elsewhere, the threads of the workers there now.
+        """
+        local = self._local_cluster()
+        if local is not None:
+            threads = [entry.get("options", {}).get("nthreads")
+                       for entry in local.worker_spec.values()]
+            if threads and all(isinstance(t, int) for t in threads):
+                return sum(threads)
+        return sum(self.client.nthreads().values())
+
+    def replace_lost_workers(self) -> int:
+        """Start again the workers of a local cluster that are gone for good; how many.
+
+        A nanny restarts its worker after a crash, but distributed's cluster object
+        closes a nanny whose worker has not come back ``lost-worker-timeout`` (15 s)
+        after it was lost, which happens when a worker crashes again while
+        restarting. Such a cluster would stay smaller for the rest of its life, and
+        with none left every run fails; this brings it back to its specification and
+        waits for the workers (``startup_timeout``).
+        """
+        local = self._local_cluster()
+        if local is None:
+            return 0
+        lost = len(local.worker_spec) - len(local.workers)
+        if lost > 0:
+            local.scale(len(local.worker_spec))  # reopens the specification's missing names
+            _wait_for_workers(self.client, len(local.worker_spec), self.spec)
+        return max(lost, 0)
+
+    def _local_cluster(self) -> LocalCluster | None:
+        from distributed import LocalCluster
+
+        return self.dask_cluster if isinstance(self.dask_cluster, LocalCluster) else None
 
     def close(self) -> None:
         """Close the client, then the cluster (a shared one is left running). Safe twice."""

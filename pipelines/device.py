@@ -58,7 +58,14 @@ def probe_worker() -> WorkerDevice:
 
 
 def worker_devices(client: Client) -> dict[str, WorkerDevice]:
-    found: dict[str, WorkerDevice] = client.run(probe_worker)
+    """What each worker has; a worker that goes away while asked is left out."""
+    found = {}
+    for address, answer in client.run(probe_worker, on_error="return").items():
+        if isinstance(answer, OSError):  # the connection closed: the worker is gone
+            continue
+        if isinstance(answer, BaseException):
+            raise answer
+        found[address] = answer
     return found
 
 

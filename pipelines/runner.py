@@ -111,6 +111,9 @@ def run(pipeline: str | Path | Pipeline | Mapping[str, Any],
     timings: dict[str, float] = {}
     try:
         with _cluster(cluster) as active:
+            replaced = active.replace_lost_workers()
+            if replaced:
+                say(f"cluster: started {replaced} worker(s) again that had been lost")
             link = active.dashboard_link
             say(f"cluster: {active.spec.kind}, {active.worker_count} workers"
                 + (f", dashboard {link}" if link else ""))
@@ -272,7 +275,9 @@ def _train_and_evaluate(pipe: Pipeline, features: xr.Dataset, directory: RunDire
     for table in (train_table, test_table, validation_table):
         if table is not None and device == "gpu":
             table.X = array_to_device(table.X, device).persist()
-    parallelism = sum(active.client.nthreads().values())
+    # The planned threads, not those alive now: the blocks, and so the model, are the
+    # same whether or not a worker is restarting at this moment.
+    parallelism = active.planned_threads
     with _timed(timings, "training"):
         say(f"training {pipe.train.model} on {train_table.X.shape[0]} windows x "
             f"{train_table.X.shape[1]} features, {pipe.train.epochs} epochs")

@@ -250,3 +250,30 @@ def test_started_clusters_are_listed_and_down_stops_them() -> None:
     finally:
         _close_promptly(c)
     assert c.record_id not in runner.invoke(main, ["cluster", "list"]).output
+
+
+@pytest.mark.timeout(120)
+def test_lost_workers_are_started_again_and_the_planned_threads_stay() -> None:
+    """distributed's cluster object drops a worker that has not come back within
+    ``lost-worker-timeout`` (15 s; 0 s here, so a kill is enough); replace_lost_workers
+    brings the cluster back to its specification, and the planned threads (which
+    lay out training) never change."""
+    import signal
+
+    import dask.config
+
+    with cluster.start("local", workers=2, threads_per_worker=1, dashboard_address=None) as c:
+        assert c.planned_threads == 2 and c.replace_lost_workers() == 0
+        assert c.dask_cluster is not None
+        victim = next(iter(c.client.run(os.getpid).values()))
+        with dask.config.set({"distributed.deploy.lost-worker-timeout": "0s"}):
+            os.kill(victim, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while len(c.dask_cluster.workers) == 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+        assert len(c.dask_cluster.workers) == 1  # dropped, and not coming back by itself
+        assert c.planned_threads == 2
+        assert c.replace_lost_workers() == 1
+        pids = set(c.client.run(os.getpid).values())
+        assert len(pids) == 2 and victim not in pids
+        assert c.replace_lost_workers() == 0

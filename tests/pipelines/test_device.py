@@ -50,6 +50,26 @@ def test_cpu_cluster_workers_report_no_gpu(local_cluster: cluster.Cluster) -> No
     assert resolve_device("auto", found) == "cpu"
 
 
+def test_a_worker_gone_while_probed_is_left_out_but_a_failing_probe_is_not() -> None:
+    """Under worker churn (RELIABILITY R3) the probe meets closed connections; those
+    workers are left out. Any other error is a real problem and is raised."""
+    from distributed.comm.core import CommClosedError
+
+    class Answers:
+        def __init__(self, answers: dict[str, object]) -> None:
+            self.answers = answers
+
+        def run(self, function: object, on_error: str = "raise") -> dict[str, object]:
+            assert on_error == "return"
+            return self.answers
+
+    churned = Answers({"tcp://w1": CommClosedError("in <TCP (closed)>"), "tcp://w2": CPU})
+    assert worker_devices(churned) == {"tcp://w2": CPU}  # type: ignore[arg-type]
+    with pytest.raises(ZeroDivisionError):
+        worker_devices(Answers({"tcp://w1": ZeroDivisionError(), "tcp://w2": CPU})
+                       )  # type: ignore[arg-type]
+
+
 def test_device_gpu_on_a_cpu_cluster_is_bad_input(local_cluster: cluster.Cluster,
                                                   tmp_path: Path) -> None:
     with pytest.raises(DeviceError, match=r"see no GPU.*local-cuda"):
