@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dask.config
 import xarray as xr
+import yaml
 
 from .building import from_arrays
 from .catalog import catalog
@@ -49,6 +51,11 @@ __all__ = [
     "verify",
     "write",
 ]
+
+
+# Package defaults join Dask's config; values are read when used, so user config wins.
+dask.config.update_defaults(
+    yaml.safe_load((Path(__file__).parent / "datasets.yaml").read_text()))
 
 
 def write(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,

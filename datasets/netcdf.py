@@ -13,17 +13,21 @@ from typing import Any
 import xarray as xr
 
 from .errors import DatasetError
+from .retrying import attempts_note, read_with_retries
 from .sources import Source
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".h5", ".hdf5", ".he5")
 
 
 def _open_one(source: Source, name: str) -> xr.Dataset:
-    target: Any = name if source.is_local else source.open(name)
-    try:
+    def opened() -> xr.Dataset:
+        target: Any = name if source.is_local else source.open(name)
         return xr.open_dataset(target, engine="h5netcdf", chunks={})
+
+    try:
+        return read_with_retries(opened, what=source.full(name))
     except Exception as error:
-        raise DatasetError(f"cannot read as NetCDF/HDF5: {error}",
+        raise DatasetError(f"cannot read as NetCDF/HDF5{attempts_note(error)}: {error}",
                            path=source.full(name)) from error
 
 

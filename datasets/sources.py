@@ -58,10 +58,14 @@ class Source:
         return found
 
     def open(self, name: str, compression: str | None = None) -> IO[bytes]:
+        from .retrying import attempts_note, read_with_retries
+
         try:
-            handle: IO[bytes] = self.fs.open(name, "rb", compression=compression)
+            handle: IO[bytes] = read_with_retries(
+                lambda: self.fs.open(name, "rb", compression=compression), what=self.full(name))
         except (OSError, ValueError) as error:
-            raise DatasetError(f"cannot open: {error}", path=self.full(name)) from error
+            raise DatasetError(f"cannot open{attempts_note(error)}: {error}",
+                               path=self.full(name)) from error
         return handle
 
     def describe(self, names: Sequence[str]) -> str:

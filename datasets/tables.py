@@ -28,6 +28,7 @@ import xarray as xr
 from .chunking import panel_chunks
 from .errors import DatasetError
 from .panel import validate
+from .retrying import attempts_note, read_with_retries
 from .sources import Source
 
 #: Parquet schema metadata key under which suanli records how a table maps to a panel.
@@ -38,7 +39,7 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 
 def file_schema(source: Source, name: str, kind: str) -> pa.Schema:
     """One file's schema, read without its data (Parquet footer, CSV first block)."""
-    try:
+    def read() -> pa.Schema:
         if kind == "parquet":
             import pyarrow.parquet as pq
 
@@ -47,10 +48,13 @@ def file_schema(source: Source, name: str, kind: str) -> pa.Schema:
         import pyarrow.csv as pcsv
 
         with source.open(name, compression="infer") as handle:
-            reader = pcsv.open_csv(handle, parse_options=_csv_parse(name))
-            return reader.schema
+            return pcsv.open_csv(handle, parse_options=_csv_parse(name)).schema
+
+    try:
+        return read_with_retries(read, what=source.full(name))
     except (pa.ArrowException, OSError, EOFError, ValueError) as error:
-        raise DatasetError(f"cannot read the {kind} header: {error}",
+        raise DatasetError(f"cannot read the {kind} header"
+                           f"{attempts_note(error)}: {error}",
                            path=source.full(name)) from error
 
 
@@ -103,20 +107,23 @@ def read_table(source: Source, names: Sequence[str], kind: str,
     """All files as one DataFrame, after the schema check (unless already ``checked``)."""
     if not checked:
         check_schemas(source, names, kind)
+    def read_file(name: str) -> pa.Table:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            with source.open(name) as handle:
+                return pq.read_table(handle)
+        import pyarrow.csv as pcsv
+
+        with source.open(name, compression="infer") as handle:
+            return pcsv.read_csv(handle, parse_options=_csv_parse(name))
+
     def read(name: str) -> pd.DataFrame:
         try:
-            if kind == "parquet":
-                import pyarrow.parquet as pq
-
-                with source.open(name) as handle:
-                    table = pq.read_table(handle)
-            else:
-                import pyarrow.csv as pcsv
-
-                with source.open(name, compression="infer") as handle:
-                    table = pcsv.read_csv(handle, parse_options=_csv_parse(name))
+            table = read_with_retries(lambda: read_file(name), what=source.full(name),)
         except (pa.ArrowException, OSError, EOFError, ValueError) as error:
-            raise DatasetError(f"cannot read the {kind} file: {error}",
+            raise DatasetError(f"cannot read the {kind} file"
+                               f"{attempts_note(error)}: {error}",
                                path=source.full(name)) from error
         return table.to_pandas()
 

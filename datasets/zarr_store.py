@@ -29,6 +29,7 @@ from .atomic import recover_interrupted_swap, staging_for, swap_into_place
 from .compute import compute
 from .errors import DatasetError
 from .manifest import MANIFEST, read_manifest, write_manifest, zarr_location
+from .retrying import attempts_note, read_with_retries, transient
 
 
 def open_zarr(path: str | Path) -> xr.Dataset:
@@ -42,14 +43,17 @@ def open_zarr(path: str | Path) -> xr.Dataset:
     with warnings.catch_warnings():
         # Zarr notes that our manifest file is not part of its hierarchy: true.
         warnings.filterwarnings("ignore", message=f".*{MANIFEST}.*")
-        try:
+        def opened() -> xr.Dataset:
             ds = xr.open_zarr(store, consolidated=consolidated, chunks={})
-            manifest = read_manifest(store)
-            return _checked(ds, store, manifest)
+            return _checked(ds, store, read_manifest(store))
+
+        try:
+            return read_with_retries(opened, what=str(path))
         except DatasetError:
             raise
         except Exception as error:
-            raise DatasetError(f"cannot open as Zarr: {error}", path=str(path)) from error
+            raise DatasetError(f"cannot open as Zarr{attempts_note(error)}: {error}",
+                               path=str(path)) from error
 
 
 def _checked(ds: xr.Dataset, store: Path, manifest: dict[str, Any] | None) -> xr.Dataset:
@@ -120,14 +124,17 @@ class CheckedChunks:
                         "a chunk the store's manifest lists is missing (it would read as "
                         "fill values); rewrite the output or restore the file",
                         path=self.store, variable=self.variable, chunk=chunk)
+        one = chunks[0] if len(chunks) == 1 else None
         try:
-            return np.asarray(self.array[key])
+            return np.asarray(read_with_retries(
+                lambda: self.array[key],
+                what=f"{self.store}, variable {self.variable!r}, chunk {one or chunks}"))
         except Exception as error:
-            raise DatasetError(
-                f"cannot read the chunk ({type(error).__name__}: {error}); the file may be "
-                "truncated or corrupted: run datasets.verify on the store",
-                path=self.store, variable=self.variable,
-                chunk=chunks[0] if len(chunks) == 1 else None) from error
+            cause = ("the storage kept failing" if transient(error) else
+                     "the file may be truncated or corrupted: run datasets.verify on the store")
+            raise DatasetError(f"cannot read the chunk{attempts_note(error)} "
+                               f"({type(error).__name__}: {error}); {cause}",
+                               path=self.store, variable=self.variable, chunk=one) from error
 
 
 def write_zarr(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
