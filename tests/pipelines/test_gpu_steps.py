@@ -50,6 +50,23 @@ def test_every_step_on_cupy_matches_numpy() -> None:
                 _assert_close(variable.values, gpu_values, f"{call.name}: {name}")
 
 
+def test_the_fused_feature_stages_on_cupy_match_numpy() -> None:
+    """``Pipeline.transform`` fuses the steps (on CuPy, z-score folds into the feature
+    kernel); the features match the NumPy ones, and stay on the GPU."""
+    import cupy
+    import dask
+
+    pipe = pipelines.load_pipeline("sensor-faults")
+    on_cpu = datasets.open(DATA)
+    with dask.config.set(scheduler="threads"):
+        cpu = pipe.transform(on_cpu)
+        gpu = pipe.transform(dataset_to_device(on_cpu, "gpu"))
+        for name in ("band_power", "window_stats"):
+            found = gpu[name].data.compute()
+            assert isinstance(found, cupy.ndarray), f"{name} left the GPU"
+            _assert_close(cpu[name].values, found, f"fused: {name}")
+
+
 def test_sensor_faults_on_a_local_cuda_cluster_matches_cpu(local_cluster: cluster.Cluster,
                                                             tmp_path: Path) -> None:
     cpu = pipelines.run("sensor-faults", DATA, cluster=local_cluster,
