@@ -27,10 +27,10 @@ python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . 2>&1 | 
 cat "$OUT/environment.txt"
 # Only the modules with gpu-marked tests: collecting the whole suite would import
 # what only the CPU tests need (scikit-learn, moto, nbclient, ...).
-timeout 360 python3 -m pytest -q -m gpu -p no:cacheprovider \
+timeout 270 python3 -m pytest -q -m gpu -p no:cacheprovider \
     $(grep -rl "pytest.mark.gpu" tests --include="test_*.py") 2>&1 | tee "$OUT/gpu-tests.log"
 tests_rc=${PIPESTATUS[0]}
-timeout 240 python3 benchmarks/gpu.py 2>&1 | grep -v "INFO\|WARNING" | tee "$OUT/gpu-benchmark.md"
+timeout 200 python3 benchmarks/gpu.py 2>&1 | grep -v "INFO\|WARNING" | tee "$OUT/gpu-benchmark.md"
 bench_rc=${PIPESTATUS[0]}
 echo "gpu tests rc=$tests_rc, benchmark rc=$bench_rc" | tee "$OUT/summary.txt"
 exit $(( tests_rc != 0 || bench_rc != 0 ))

@@ -78,3 +78,31 @@ def test_sensor_faults_on_a_local_cuda_cluster_matches_cpu(local_cluster: cluste
     assert gpu.metrics["accuracy"] == pytest.approx(cpu.metrics["accuracy"], abs=0.02)
     assert gpu.metrics["final_train_loss"] == pytest.approx(cpu.metrics["final_train_loss"],
                                                             rel=0.02)
+
+
+def test_training_on_cupy_blocks_matches_numpy_blocks() -> None:
+    """The same data-parallel training on CuPy blocks and on NumPy blocks: the same
+    batches and updates, so the parameters agree to float32 summation order."""
+    import dask
+    import dask.array as da
+
+    from suanli.pipelines.device import array_to_device
+    from suanli.pipelines.training.data_parallel import fit_network, rebalance
+    from suanli.pipelines.training.network import Network
+
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((4, 12)).astype(np.float32) * 0.6  # classes overlap
+    y = rng.integers(0, 4, 6000)
+    X = (centres[y] + rng.standard_normal((6000, 12)).astype(np.float32))
+    network = Network("classification", (12, 16, 4))
+    options = dict(epochs=30, learning_rate=0.01, optimizer="adam", batch_size=512, seed=2)
+    with dask.config.set(scheduler="threads"):
+        on_cpu = rebalance(da.from_array(X, chunks=(1500, -1)), y, 4)
+        on_gpu = rebalance(array_to_device(da.from_array(X, chunks=(1500, -1)), "gpu"), y, 4)
+        cpu, cpu_history = fit_network(network, *on_cpu, **options)  # type: ignore[arg-type]
+        gpu, gpu_history = fit_network(network, *on_gpu, **options)  # type: ignore[arg-type]
+    assert cpu_history.loss[-1] < 0.5 * cpu_history.loss[0]  # it learned
+    np.testing.assert_allclose(gpu_history.loss, cpu_history.loss, rtol=1e-3)
+    for name in cpu:
+        np.testing.assert_allclose(to_numpy(gpu[name]), cpu[name], rtol=1e-3, atol=1e-4,
+                                   err_msg=name)
