@@ -14,7 +14,37 @@ SMALL_TELEMETRY = "synthetic://telemetry?units=10&minutes=2&seed=3"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _quiet_dask_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def _no_processes_left() -> Iterator[None]:
+    """RELIABILITY R20: when every test and fixture has finished (this fixture is set
+    up first, so torn down last), no process the tests started is still running."""
+    import time
+
+    import psutil
+
+    def ours() -> dict[int, str]:
+        found = {}
+        for process in psutil.Process().children(recursive=True):
+            try:
+                command = " ".join(process.cmdline())
+                if process.status() != psutil.STATUS_ZOMBIE and \
+                        "resource_tracker" not in command:  # lives as long as pytest
+                    found[process.pid] = command
+            except psutil.NoSuchProcess:
+                continue
+        return found
+
+    before = set(ours())
+    yield
+    deadline = time.monotonic() + 20  # closing nannies and sshd take a moment to exit
+    while (left := {pid: c for pid, c in ours().items() if pid not in before}) and \
+            time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left, f"processes the tests started are still running: {left}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quiet_dask_config(_no_processes_left: None, tmp_path_factory: pytest.TempPathFactory
+                       ) -> Iterator[None]:
     # Port 0: tests never fight over 8787 with each other or a user's cluster;
     # records of started clusters go to a temporary folder, not the user's.
     state = tmp_path_factory.mktemp("cluster-state")
