@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from .errors import DatasetError
+from .retrying import attempts_note, read_with_retries
 
 GLOB_CHARACTERS = "*?["
 
@@ -58,8 +59,6 @@ class Source:
         return found
 
     def open(self, name: str, compression: str | None = None) -> IO[bytes]:
-        from .retrying import attempts_note, read_with_retries
-
         try:
             handle: IO[bytes] = read_with_retries(
                 lambda: self.fs.open(name, "rb", compression=compression), what=self.full(name))

@@ -120,7 +120,7 @@ def read_table(source: Source, names: Sequence[str], kind: str,
 
     def read(name: str) -> pd.DataFrame:
         try:
-            table = read_with_retries(lambda: read_file(name), what=source.full(name),)
+            table = read_with_retries(lambda: read_file(name), what=source.full(name))
         except (pa.ArrowException, OSError, EOFError, ValueError) as error:
             raise DatasetError(f"cannot read the {kind} file"
                                f"{attempts_note(error)}: {error}",
