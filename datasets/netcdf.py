@@ -7,9 +7,12 @@ surfacing as a broadcasting error or silent NaN padding.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import dask.array as da
+import numpy as np
 import xarray as xr
 
 from .errors import DatasetError
@@ -22,13 +25,46 @@ NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".h5", ".hdf5", ".he5")
 def _open_one(source: Source, name: str) -> xr.Dataset:
     def opened() -> xr.Dataset:
         target: Any = name if source.is_local else source.open(name)
-        return xr.open_dataset(target, engine="h5netcdf", chunks={})
+        chunked = xr.open_dataset(target, engine="h5netcdf", chunks={})
+        if not source.is_local:
+            return chunked
+        return _retried(chunked, xr.open_dataset(name, engine="h5netcdf"), name)
 
     try:
         return read_with_retries(opened, what=source.full(name))
     except Exception as error:
         raise DatasetError(f"cannot read as NetCDF/HDF5{attempts_note(error)}: {error}",
                            path=source.full(name)) from error
+
+
+def _retried(chunked: xr.Dataset, lazy: xr.Dataset, path: str) -> xr.Dataset:
+    """``chunked`` with each Dask variable's chunks read through :class:`RetriedReads`
+    over the same variable of ``lazy`` (opened without Dask), in the same chunks."""
+    replaced = {}
+    for name, array in chunked.data_vars.items():
+        if isinstance(array.data, da.Array) and array.ndim > 0:
+            reads = RetriedReads(lazy[name].variable, path, str(name))
+            replaced[name] = array.copy(data=da.from_array(
+                reads, chunks=array.data.chunks, lock=False, meta=array.data._meta,
+                name=f"netcdf-retried-{uuid.uuid4().hex[:8]}-{name}"))
+    return chunked.assign(replaced) if replaced else chunked
+
+
+class RetriedReads:
+    """A NetCDF variable read lazily, each read retried after a transient storage
+    error (RELIABILITY R6) and named by file and variable when it fails."""
+
+    def __init__(self, variable: xr.Variable, path: str, name: str) -> None:
+        self.variable, self.path, self.name = variable, path, name
+        self.shape, self.dtype, self.ndim = variable.shape, variable.dtype, variable.ndim
+
+    def __getitem__(self, key: tuple[Any, ...]) -> np.ndarray:
+        try:
+            return read_with_retries(lambda: np.asarray(self.variable[key].values),
+                                     what=f"{self.path}, variable {self.name!r}")
+        except Exception as error:
+            raise DatasetError(f"cannot read{attempts_note(error)} ({type(error).__name__}: "
+                               f"{error})", path=self.path, variable=self.name) from error
 
 
 def _signature(ds: xr.Dataset) -> dict[str, tuple[tuple[str, ...], str]]:

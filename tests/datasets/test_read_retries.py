@@ -157,3 +157,33 @@ def test_retry_settings_are_checked() -> None:
         with pytest.raises(OSError):
             read_with_retries(failing, what="x")
         assert calls == [1]
+
+
+def test_a_netcdf_read_that_fails_twice_is_retried_also_on_a_cluster(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local_cluster: Any) -> None:
+    from xarray.backends.h5netcdf_ import H5NetCDFArrayWrapper
+
+    written = _panel().load()
+    written.to_netcdf(tmp_path / "p.nc", engine="h5netcdf")
+    ds = datasets.open(tmp_path / "p.nc")
+    # the workers read the file themselves, through the same retrying reader
+    on_cluster = local_cluster.client.compute(ds.signal.data).result()
+    np.testing.assert_array_equal(on_cluster, written.signal.values)
+
+    faults = Faults(lambda name: name == "signal", _eio, times=2)
+    getitem = H5NetCDFArrayWrapper._getitem
+
+    def failing_getitem(self: H5NetCDFArrayWrapper, key: Any) -> Any:
+        faults.hit(self.variable_name)
+        return getitem(self, key)
+
+    monkeypatch.setattr(H5NetCDFArrayWrapper, "_getitem", failing_getitem)
+    with dask.config.set(FAST):
+        np.testing.assert_array_equal(ds.signal.values, written.signal.values)
+    assert len(faults.attempts) > 2 and faults.attempts[2] - faults.attempts[1] >= 0.05
+    faults.attempts.clear()
+    faults.times = 99
+    with dask.config.set({**FAST, "suanli.datasets.read-retries.attempts": 2}), \
+            pytest.raises(DatasetError, match=r"cannot read after 2 attempts") as caught:
+        ds.signal.load()
+    assert caught.value.variable == "signal" and caught.value.path == str(tmp_path / "p.nc")
