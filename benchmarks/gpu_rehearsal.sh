@@ -22,7 +22,10 @@ rm -rf /tmp/suanli-site
 export PATH="$VENV/bin:$PATH"
 OUT="$OUT" bash benchmarks/gpu_check.sh || true   # without a GPU the benchmark fails
 grep -q "no tests ran\|skipped" "$OUT/gpu-tests.log"  # collected, then skipped: no GPU
-! grep -q "Error\|error" "$OUT/gpu-tests.log"
+if grep -qi "error" "$OUT/gpu-tests.log"; then  # `! grep` would not stop set -e
+  echo "rehearsal: the gpu tests' collection failed: see $OUT/gpu-tests.log" >&2
+  exit 1
+fi
 export PYTHONPATH="/tmp/suanli-site:$PWD"
 python3 -c "import dask_cuda, distributed.dashboard, matplotlib.figure, tqdm, click; \
 import suanli.cluster, suanli.datasets, suanli.pipelines; print('imports: ok')"

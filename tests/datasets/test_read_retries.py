@@ -1,6 +1,7 @@
 """RELIABILITY R6: a transient OSError on read is retried with backoff, then succeeds;
-a ValueError is not retried. Faults are injected under the real stores: Zarr's
-LocalStore for chunk reads, fsspec's local file system for Parquet files."""
+a ValueError is not retried. Faults are injected under the real readers: Zarr's
+LocalStore for chunk reads, fsspec's local file system for Parquet files, and
+xarray's h5netcdf array wrapper for NetCDF reads."""
 
 from __future__ import annotations
 
