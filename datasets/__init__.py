@@ -23,6 +23,8 @@ from .manifest import Verification, verify
 from .opening import open
 from .panel import sample_rate, text_values, validate
 from .parquet_store import write_parquet
+from .progress import progress_steps, progress_style
+from .storage import local_output
 from .tables import from_frame
 from .values import ValueReport, check_values, lazy_value_report, value_report
 from .zarr_store import PendingWrite, prepare_zarr, write_zarr
@@ -40,9 +42,12 @@ __all__ = [
     "generate",
     "generator_names",
     "lazy_value_report",
+    "local_output",
     "open",
     "panel_chunks",
     "prepare_zarr",
+    "progress_steps",
+    "progress_style",
     "sample_rate",
     "target_chunk_bytes",
     "text_values",

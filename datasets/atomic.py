@@ -13,11 +13,12 @@ import uuid
 from pathlib import Path
 
 from .errors import DatasetError
+from .storage import local_output
 
 
 def staging_for(path: str | Path, overwrite: bool) -> tuple[Path, Path]:
     """``(target, staging)`` for a new output at ``path``; refuses to clobber one unasked."""
-    target = Path(path)
+    target = local_output(path)
     recover_interrupted_swap(target)
     if target.exists() and not overwrite:
         raise DatasetError("output exists; pass overwrite=True to replace it", path=str(target))

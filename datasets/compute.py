@@ -1,4 +1,4 @@
-"""Computing lazy work with a progress bar when a distributed client is active."""
+"""Computing lazy work, with progress (datasets/progress.py) when asked."""
 
 from __future__ import annotations
 
@@ -6,24 +6,24 @@ from typing import Any
 
 import dask
 
+from .progress import compute_with_progress, local_progress
 
-def compute(*collections: Any, progress: bool = False) -> tuple[Any, ...]:
+
+def compute(*collections: Any, progress: bool = False, label: str = "computing"
+            ) -> tuple[Any, ...]:
     """Compute ``collections`` (as :func:`dask.compute`), showing progress if asked.
 
-    With a distributed client the bar is distributed's own (a widget in
-    notebooks, text in a terminal); without one, dask's local ProgressBar.
+    With a distributed client the progress is distributed's own (a widget in
+    notebooks, a bar on a terminal) or a few lines in a log; without one, dask's
+    local ProgressBar or the same lines. ``label`` names the work in those lines.
     """
     if not progress:
         return tuple(dask.compute(*collections))
     try:
         from distributed import default_client
-        from distributed import progress as show_progress
+
         client = default_client()
     except (ImportError, ValueError):
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar():
+        with local_progress(label):
             return tuple(dask.compute(*collections))
-    futures = client.compute(list(collections))
-    show_progress(futures)
-    return tuple(client.gather(futures))
+    return compute_with_progress(client, collections, label)

@@ -18,6 +18,7 @@ import xarray as xr
 from .errors import DatasetError
 from .retrying import attempts_note, read_with_retries
 from .sources import Source
+from .storage import require
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".h5", ".hdf5", ".he5")
 
@@ -73,6 +74,7 @@ def _signature(ds: xr.Dataset) -> dict[str, tuple[tuple[str, ...], str]]:
 
 def open_netcdf(source: Source, names: Sequence[str]) -> xr.Dataset:
     """One or several files as one lazy dataset, combined by their coordinates."""
+    require("netcdf", source.uri)
     parts = [_open_one(source, name) for name in names]
     reference = _signature(parts[0])
     for name, part in zip(names[1:], parts[1:], strict=True):

@@ -15,7 +15,7 @@ from .manifest import MANIFEST, verify
 from .netcdf import NETCDF_SUFFIXES, open_netcdf
 from .sources import Source, format_of
 from .tables import CSV_SUFFIXES, PARQUET_SUFFIXES, open_tables
-from .zarr_store import open_zarr
+from .zarr_store import has_consolidated_metadata, open_zarr
 
 SUPPORTED = ("synthetic://SCENARIO?..., a catalog name, Zarr (*.zarr), NetCDF/HDF5 (*.nc, "
              "*.h5), Parquet (*.parquet) or CSV (*.csv, *.csv.gz): a file, folder or glob, "
@@ -60,9 +60,9 @@ def open(uri: str | Path, *, storage_options: dict[str, Any] | None = None,
         if source.is_local:
             return open_zarr(Path(source.path))
         mapper = source.fs.get_mapper(source.path)
-        consolidated = None if ".zmetadata" in mapper else False
         try:
-            return xr.open_zarr(mapper, chunks={}, consolidated=consolidated)
+            return xr.open_zarr(mapper, chunks={},
+                                consolidated=has_consolidated_metadata(mapper.get))
         except Exception as error:
             raise DatasetError(f"cannot open as Zarr: {error}", path=text) from error
     if kind == "netcdf":

@@ -81,7 +81,7 @@ def write_parquet(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
                 block, units[start:start + size], times, channels, part_labels,
                 staging / f"part-{index:05d}.parquet", mapping))
             start += size
-        compute(*parts, progress=progress)
+        compute(*parts, progress=progress, label=f"writing {target.name}")
         write_manifest(staging, "parquet")
         swap_into_place(staging, target)
     finally:

@@ -22,6 +22,9 @@ class Source:
     def __post_init__(self) -> None:
         import fsspec.core
 
+        from .storage import protocol_of, require
+
+        require(protocol_of(self.uri) or "file", self.uri)
         try:
             self.fs, self.path = fsspec.core.url_to_fs(self.uri, **self.storage_options)
         except (ImportError, ValueError) as error:

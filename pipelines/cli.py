@@ -6,6 +6,7 @@ pipeline, step, parameter or ``--set`` key, bad dataset, occupied output).
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -26,6 +27,11 @@ EXIT_BAD_INPUT = 2
 @click.version_option(package_name="suanli")
 def main() -> None:
     """suanli: data-parallel pipelines on Dask clusters of any kind."""
+    import logging
+
+    # As cluster/cluster.yaml does for the processes Dask starts: this process may have
+    # set up distributed's logging before suanli's defaults joined the config.
+    logging.getLogger("distributed.sizeof").setLevel(logging.ERROR)
 
 
 main.add_command(cluster_group)
@@ -39,23 +45,43 @@ main.add_command(datasets_group)
 @click.option("--output", type=click.Path(), help="Run directory (default: runs/NAME-TIME).")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
               help="Override a parameter: STEP.PARAM, train.PARAM or dataset. Repeatable.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True,
+              help="json: progress, messages, the result and errors as JSON lines (for "
+                   "schedulers and log collectors).")
 def run_command(pipeline: str, dataset: str | None, cluster_name: str | None,
-                output: str | None, assignments: tuple[str, ...]) -> None:
+                output: str | None, assignments: tuple[str, ...], log_format: str) -> None:
     """Run PIPELINE (a shipped name such as sensor-faults, or a YAML file)."""
+    import dask.config
+
     from .runner import run
 
+    as_json = log_format == "json"
     overrides = parse_assignments(assignments)
     try:
-        result = run(pipeline, dataset=dataset, cluster=cluster_name, output=output,
-                     progress=True, say=lambda m: click.echo(m, err=True),
-                     **{k.replace(".", "__"): v for k, v in overrides.items()})
+        with dask.config.set({"suanli.progress": "json"} if as_json else {}):
+            result = run(pipeline, dataset=dataset, cluster=cluster_name, output=output,
+                         progress=True, say=lambda m: _log(as_json, "message", message=m),
+                         **{k.replace(".", "__"): v for k, v in overrides.items()})
     except (PipelineDefinitionError, RunOutputError, DatasetError, ClusterError) as error:
-        click.echo(f"error: {error}", err=True)
+        _log(as_json, "error", message=f"error: {error}", exit_code=EXIT_BAD_INPUT)
         sys.exit(EXIT_BAD_INPUT)
     except PipelineError as error:
-        click.echo(f"error: run failed: {error}", err=True)
+        _log(as_json, "error", message=f"error: run failed: {error}", exit_code=EXIT_FAILED)
         sys.exit(EXIT_FAILED)
-    click.echo(result.summary())
+    if as_json:
+        click.echo(json.dumps({"event": "result", "pipeline": result.pipeline,
+                               "output": str(result.output), "metrics": result.metrics,
+                               "seconds": result.manifest["timings"]["total"]},
+                              default=str))
+    else:
+        click.echo(result.summary())
+
+
+def _log(as_json: bool, event: str, *, message: str, **fields: object) -> None:
+    """A message to standard error: as it is, or as one JSON line."""
+    click.echo(json.dumps({"event": event, "message": message, **fields}) if as_json
+               else message, err=True)
 
 
 @main.command("predict")
@@ -70,6 +96,8 @@ def predict_command(model: str, dataset: str, output: str | None) -> None:
     from .training.model import load_model
 
     try:
+        if output:
+            datasets.local_output(output, "predictions")  # refused before any work
         found = load_model(model)
         predictions = predict_dataset(found, datasets.open(dataset))
     except (ValueError, DatasetError, PipelineDefinitionError) as error:

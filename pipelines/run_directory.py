@@ -12,6 +12,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from suanli.datasets import DatasetError, local_output
+
 from .errors import RunOutputError
 
 
@@ -30,7 +32,10 @@ class RunDirectory:
     """Where one run writes; :meth:`commit` publishes it, :meth:`discard` removes it."""
 
     def __init__(self, output: str | Path) -> None:
-        self.output = Path(output)
+        try:
+            self.output = local_output(output, "a run directory")
+        except DatasetError as error:
+            raise RunOutputError(str(error)) from error
         if self.output.exists():
             if not self.output.is_dir():
                 raise RunOutputError(f"output {str(self.output)!r} is a file, not a directory")

@@ -210,7 +210,8 @@ def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
                                              keep_input_chunks=bool(census))
             try:
                 with killed_workers_named(pipe, ds, active):
-                    _, *found = datasets.compute(pending.delayed, *census, progress=progress)
+                    _, *found = datasets.compute(pending.delayed, *census, progress=progress,
+                                                 label="features")
                     features_path = pending.commit()
             finally:
                 pending.discard()

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Set everything up and run the tests (the README's second command).
+# Set everything up and run the tests (the README's second command): the
+# project's .venv with the test extra, then pytest. Nothing goes into the
+# system Python, so an import that pyproject.toml does not declare fails here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The ssh cluster kind is tested against a real sshd on loopback.
@@ -10,6 +12,6 @@ if ! command -v sshd >/dev/null && [ ! -x /usr/sbin/sshd ]; then
     DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq openssh-server >/dev/null
   fi
 fi
-python3 -m pip install -q --upgrade pip >/dev/null
-python3 -m pip install -q -e ".[test]" --config-settings editable_mode=strict
-python3 -m pytest "$@"
+source scripts/environment.sh
+use_project_environment test
+python -m pytest "$@"

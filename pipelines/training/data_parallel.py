@@ -31,7 +31,8 @@ from typing import Any
 import dask
 import dask.array as da
 import numpy as np
-from tqdm.auto import tqdm
+
+from suanli.datasets import progress_steps
 
 from ..array_module import array_module
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
@@ -125,7 +126,7 @@ def fit_network(network: Network, X: da.Array, y: da.Array, *, epochs: int,
         history.validation_loss = list(state.validation_loss)
         history.resumed_from = state.epoch
     steps = 1 if batch_size is None else max(1, math.ceil(train.rows / batch_size))
-    bar = tqdm(total=epochs - first_epoch, desc="training", disable=not progress, leave=False)
+    bar = progress_steps("training", epochs - first_epoch, "epochs", enabled=progress)
     group_start, per_graph = first_epoch, 1  # the first graph measures an epoch's time
     while group_start < epochs:
         group = range(group_start, min(group_start + per_graph, epochs))
@@ -338,7 +339,8 @@ def fit_network_local_steps(network: Network, X: da.Array, y: da.Array, *, round
     params = network.init(seed)
     history = History()
     local = dask.delayed(_local_training, pure=True)
-    for round_ in tqdm(range(rounds), desc="training", disable=not progress, leave=False):
+    bar = progress_steps("training", rounds, "rounds", enabled=progress)
+    for round_ in range(rounds):
         shared = dask.delayed(params)
         parts = [local(network, shared, xb, yb, index, round_, local_steps, batch_size,
                        learning_rate, momentum, l2, seed, class_weight)
@@ -349,6 +351,8 @@ def fit_network_local_steps(network: Network, X: da.Array, y: da.Array, *, round
         history.loss.append(loss / (rows * local_steps))
         if on_epoch is not None:
             on_epoch(round_, params)
+        bar.update()
+    bar.close()
     return params, history
 
 

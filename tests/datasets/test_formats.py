@@ -207,3 +207,32 @@ def test_object_storage_parquet_csv_and_netcdf(s3: dict[str, Any], panel: xr.Dat
     fs.put(str(local_store), "suanli-test/stores/panel.zarr", recursive=True)
     remote = datasets.open("s3://suanli-test/stores/panel.zarr", storage_options=options)
     np.testing.assert_array_equal(remote.signal.values, panel.signal.values)
+    # Writes to object storage are refused (until they can be made atomic there),
+    # never turned into a local folder named after the URL.
+    with pytest.raises(DatasetError, match="cannot write an output to s3:// storage"):
+        datasets.write(panel, "s3://suanli-test/out.zarr")
+    assert not fs.exists("suanli-test/out.zarr") and not Path("s3:").exists()
+
+
+def test_a_missing_optional_package_names_the_extra(panel: xr.Dataset, tmp_path: Path) -> None:
+    """A user with the base install: NetCDF and s3:// name the extra to install."""
+    import subprocess
+    import sys
+
+    panel.drop_vars("label").to_netcdf(tmp_path / "n.nc", engine="h5netcdf")
+    code = ("import sys\n"
+            "sys.modules['h5netcdf'] = sys.modules['s3fs'] = None  # as if not installed\n"
+            "from suanli import datasets\n"
+            "for uri in sys.argv[1:]:\n"
+            "    try:\n"
+            "        datasets.open(uri)\n"
+            "    except datasets.DatasetError as error:\n"
+            "        print(error)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "n.nc"),
+                           "s3://bucket/x.parquet"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    netcdf, s3 = done.stdout.splitlines()
+    assert "netcdf needs the h5netcdf package" in netcdf
+    assert 'pip install "suanli[netcdf]"' in netcdf
+    assert str(tmp_path / "n.nc") in netcdf
+    assert "s3 needs the s3fs package" in s3 and 'pip install "suanli[s3]"' in s3

@@ -25,6 +25,39 @@ def test_zarr_round_trip_keeps_values_labels_and_attrs(tmp_path: Path) -> None:
     assert datasets.sample_rate(back) == 64.0
 
 
+def test_written_stores_open_cleanly_in_plain_xarray_and_scikit_learn(tmp_path: Path) -> None:
+    """Other tools open suanli's output as any Zarr store: no warning (consolidated
+    metadata, the manifest unseen), text as NumPy strings that scikit-learn accepts."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+
+    ds = _panel(label=["ok", "bad", "ok", "bad"], split=["train", "train", "test", "test"])
+    path = datasets.write(ds, tmp_path / "p.zarr")
+    assert (path / "suanli-manifest.json").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        back = xr.open_zarr(path)
+        assert back.label.dtype.kind == "U" and back.split.dtype.kind == "U"
+        assert back.channel.dtype.kind == "U"
+        X = back.signal.mean("time").values
+        model = LogisticRegression().fit(X, back.label.values)
+    assert set(model.classes_) == {"ok", "bad"}
+    assert datasets.verify(path).ok
+
+
+def test_urls_are_written_where_they_say_or_refused(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """pathlib would make s3://bucket/x a local folder s3:/bucket/x: never."""
+    monkeypatch.chdir(tmp_path)
+    for url in ("s3://bucket/p.zarr", "gs://bucket/p.parquet", "memory://p.zarr"):
+        with pytest.raises(DatasetError, match=r"cannot write an output to \w+:// storage"):
+            datasets.write(_panel(), url)
+    assert list(tmp_path.iterdir()) == []
+    path = datasets.write(_panel(), f"file://{tmp_path}/local.zarr")
+    assert path == tmp_path / "local.zarr" and datasets.verify(path).ok
+
+
 def test_write_refuses_existing_output_without_overwrite(tmp_path: Path) -> None:
     datasets.write(_panel(), tmp_path / "p.zarr")
     with pytest.raises(DatasetError, match="output exists"):

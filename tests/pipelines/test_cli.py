@@ -29,6 +29,13 @@ def test_run_succeeds_with_overrides_and_prints_a_summary(tmp_path: Path) -> Non
     assert "dashboard http://127.0.0.1:" in done.stderr
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["pipeline"]["train"]["epochs"] == 40
+    # Batch-friendly: with no terminal, progress is a few plain lines, not a bar
+    # redrawn per tick, and Dask adds no spurious warnings.
+    assert "\r" not in done.stderr and "Completed" not in done.stderr
+    assert "features: 100% (" in done.stderr and "training: 100% (40/40 epochs" in done.stderr
+    progress = [line for line in done.stderr.splitlines() if "% (" in line]
+    assert len(progress) <= 24, progress
+    assert "WARNING" not in done.stderr, done.stderr
 
 
 @pytest.mark.parametrize(("args", "fragment"), [
@@ -37,6 +44,11 @@ def test_run_succeeds_with_overrides_and_prints_a_summary(tmp_path: Path) -> Non
     (["run", "sensor-faults", "--dataset", "missing.zarr"], "no such Zarr store"),
     (["run", "sensor-faults", "--cluster", "nowhere"], "'nowhere'"),
     (["run", "sensor-faults", "--dataset", "synthetic://telemetry?units=x"], "should be int"),
+    # Never a local folder named after a URL (checked below: nothing is written).
+    (["run", "sensor-faults", "--output", "s3://bucket/run"],
+     "cannot write a run directory to s3:// storage"),
+    (["datasets", "generate", "telemetry", "s3://bucket/t.zarr", "--size", "1MiB"],
+     "cannot write an output to s3:// storage"),
 ])
 def test_bad_input_exits_2_with_a_clear_message(tmp_path: Path, args: list[str],
                                                  fragment: str) -> None:
@@ -62,8 +74,17 @@ def test_pipelines_list(tmp_path: Path) -> None:
 
 def test_predict_command_runs_without_a_cluster(tmp_path: Path) -> None:
     done = suanli("run", "sensor-faults", "--dataset", SMALL, "--output", "run",
-                  "--set", "train.epochs=30", cwd=tmp_path)
+                  "--set", "train.epochs=30", "--log-format", "json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    # --log-format json: the result on standard output, progress and messages as JSON
+    # lines on standard error.
+    result = json.loads(done.stdout)
+    assert result["event"] == "result" and result["output"] == "run"
+    assert result["metrics"]["accuracy"] > 0.5
+    events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert {"progress", "message"} <= {e["event"] for e in events}, done.stderr
+    assert {"stage": "training", "percent": 100, "done": 30, "total": 30, "unit": "epochs"}\
+        .items() <= [e for e in events if e["event"] == "progress"][-1].items()
     done = suanli("predict", "run/model.npz", SMALL, "--output", "p.zarr", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "2400 windows from 40 units" in done.stdout
@@ -71,3 +92,6 @@ def test_predict_command_runs_without_a_cluster(tmp_path: Path) -> None:
     assert (tmp_path / "p.zarr").is_dir()
     bad = suanli("predict", "run/metrics.json", SMALL, cwd=tmp_path)
     assert bad.returncode == 2 and "error:" in bad.stderr
+    remote = suanli("predict", "run/model.npz", SMALL, "--output", "s3://b/p.zarr", cwd=tmp_path)
+    assert remote.returncode == 2 and "cannot write predictions to s3://" in remote.stderr
+    assert not (tmp_path / "s3:").exists()

@@ -1,0 +1,60 @@
+"""Which locations suanli writes, and which optional package a format or protocol needs.
+
+``pathlib.Path("s3://bucket/x.zarr")`` is the local path ``s3:/bucket/x.zarr``:
+every writer goes through :func:`local_output` first, so a URL is either
+written where it says or refused, never turned into a local folder. Readers call
+:func:`require`, so a missing optional package names the extra that installs it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import DatasetError
+
+LOCAL_PROTOCOLS = (None, "file", "local")
+
+#: What each optional format or protocol imports, and the extra of suanli that installs it.
+EXTRAS = {"netcdf": (("h5netcdf", "h5py"), "netcdf"), "s3": (("s3fs",), "s3"),
+          "s3a": (("s3fs",), "s3"), "gs": (("gcsfs",), "gcs"), "gcs": (("gcsfs",), "gcs")}
+
+
+def require(need: str, path: str) -> None:
+    """Import the optional package behind ``need`` (a format or protocol in
+    :data:`EXTRAS`), or raise a DatasetError naming the extra that installs it."""
+    import importlib
+
+    if need not in EXTRAS:
+        return
+    modules, extra = EXTRAS[need]
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise DatasetError(f"{need} needs the {module} package, which is not installed "
+                               f"here: pip install \"suanli[{extra}]\" ({error})",
+                               path=path) from error
+
+
+def protocol_of(path: str | os.PathLike[str]) -> str | None:
+    """``"s3"`` for ``s3://bucket/key``; None for a plain local path."""
+    from fsspec.core import split_protocol
+
+    return split_protocol(os.fspath(path))[0]
+
+
+def local_output(path: str | os.PathLike[str], what: str = "an output") -> Path:
+    """``path`` as a local Path, or a DatasetError when it names object storage."""
+    text = os.fspath(path)
+    protocol = protocol_of(text)
+    if protocol not in LOCAL_PROTOCOLS:
+        raise DatasetError(
+            f"suanli cannot write {what} to {protocol}:// storage yet (its writes are "
+            f"atomic only on a local or shared filesystem); write to a local path, then "
+            f"copy it (e.g. with fsspec's put or the storage's own tool)", path=text)
+    if protocol is not None:
+        from fsspec.core import strip_protocol
+
+        text = strip_protocol(text)
+    return Path(text)
