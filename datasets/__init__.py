@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dask.config
 import xarray as xr
@@ -64,23 +65,28 @@ dask.config.update_defaults(
 
 
 def write(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
-          progress: bool = False, format: str | None = None) -> Path:
+          progress: bool = False, format: str | None = None,
+          storage_options: dict[str, Any] | None = None) -> Path | str:
     """Write ``ds`` atomically: the output appears complete or not at all.
 
     Zarr by default; a path ending in ``.parquet`` (or ``format="parquet"``)
     writes a panel as a folder of Parquet files. Either way a manifest of
-    checksums goes with it, for :func:`verify`.
+    checksums goes with it, for :func:`verify`. ``path`` may be local or an
+    object-storage URL (``s3://bucket/out.zarr``, with fsspec's
+    ``storage_options``); returns the local Path, or the URL.
     """
     kind = format or ("parquet" if str(path).endswith((".parquet", ".pq")) else "zarr")
     if kind == "parquet":
-        return write_parquet(ds, path, overwrite=overwrite, progress=progress)
+        return write_parquet(ds, path, overwrite=overwrite, progress=progress,
+                             storage_options=storage_options)
     if kind != "zarr":
         raise DatasetError(f"format must be 'zarr' or 'parquet', not {kind!r}", path=str(path))
-    return write_zarr(ds, path, overwrite=overwrite, progress=progress)
+    return write_zarr(ds, path, overwrite=overwrite, progress=progress,
+                      storage_options=storage_options)
 
 
 def generate(scenario: str, path: str | Path, *, seed: int = 0, overwrite: bool = False,
-             progress: bool = True, **params: object) -> Path:
+             progress: bool = True, **params: object) -> Path | str:
     """Generate ``scenario`` (e.g. ``"telemetry"``) and write it to ``path`` in parallel."""
     query = "&".join(f"{k}={v}" for k, v in {**params, "seed": seed}.items())
     return write(open(f"synthetic://{scenario}?{query}"), path, overwrite=overwrite,

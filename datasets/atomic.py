@@ -1,22 +1,29 @@
 """Outputs that appear complete or not at all: a hidden staging copy, swapped in.
 
-A writer fills ``staging_for(target)`` (a hidden sibling), adds its manifest,
-then calls :func:`swap_into_place`. The previous output is kept until the new
-one is in place; if a writer dies between the two renames of the swap,
-:func:`recover_interrupted_swap` (run by every read and write) puts it back.
+A writer asks :func:`output_for` where to write, fills its staging copy (a
+hidden sibling), then commits it. Locally (:class:`LocalOutput`) the commit adds
+the manifest and calls :func:`swap_into_place`: the previous output is kept until
+the new one is in place, and if a writer dies between the two renames of the swap,
+:func:`recover_interrupted_swap` (run by every read and write) puts it back. On
+object storage, which has no rename, :class:`~.remote.RemoteOutput` does the same
+job by other means.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import DatasetError
-from .storage import local_output
+from .manifest import write_manifest
+from .storage import LOCAL_PROTOCOLS, local_output, protocol_of
 
 
-def staging_for(path: str | Path, overwrite: bool) -> tuple[Path, Path]:
+def staging_for(path: str | os.PathLike[str], overwrite: bool) -> tuple[Path, Path]:
     """``(target, staging)`` for a new output at ``path``; refuses to clobber one unasked."""
     target = local_output(path)
     recover_interrupted_swap(target)
@@ -48,3 +55,40 @@ def swap_into_place(staging: Path, target: Path) -> None:
         retired.rename(target)
         raise
     shutil.rmtree(retired, ignore_errors=True)
+
+
+@dataclass
+class LocalOutput:
+    """An output at ``target`` on a local (or shared) filesystem, written via ``staging``."""
+
+    target: Path
+    staging: Path
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+    @property
+    def staging_location(self) -> str:
+        return str(self.staging)
+
+    def commit(self, kind: str) -> Path:
+        write_manifest(self.staging, kind)
+        swap_into_place(self.staging, self.target)
+        return self.target
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def output_for(path: str | os.PathLike[str], *, overwrite: bool,
+               storage_options: dict[str, Any] | None = None) -> Any:
+    """Where an atomic write of ``path`` goes: a :class:`LocalOutput`, or a
+    :class:`~.remote.RemoteOutput` for an object-storage URL."""
+    if protocol_of(path) in LOCAL_PROTOCOLS:
+        target, staging = staging_for(path, overwrite)
+        return LocalOutput(target, staging)
+    from .remote import RemoteOutput
+
+    return RemoteOutput.prepare(os.fspath(path), storage_options, overwrite)

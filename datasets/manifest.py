@@ -23,46 +23,64 @@ MANIFEST = "suanli-manifest.json"
 FORMAT = "suanli-manifest/1"
 
 
-def file_digest(path: Path) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+def _local() -> Any:
+    from fsspec.implementations.local import LocalFileSystem
+
+    return LocalFileSystem()
 
 
-def _files(root: Path) -> list[str]:
-    found = []
-    for folder, _, names in os.walk(root):
-        for name in names:
-            relative = os.path.relpath(os.path.join(folder, name), root)
-            if relative != MANIFEST:
-                found.append(relative.replace(os.sep, "/"))
-    return sorted(found)
+def file_digest(path: str | Path, fs: Any = None) -> str:
+    """The file's blake2b digest; a transient storage error is retried (R6)."""
+    from .retrying import read_with_retries
+
+    def digest() -> str:
+        found = hashlib.blake2b(digest_size=16)
+        with (fs or _local()).open(str(path), "rb") as handle:
+            while block := handle.read(1 << 20):
+                found.update(block)
+        return found.hexdigest()
+
+    return str(read_with_retries(digest, what=str(path)))
 
 
-def write_manifest(root: Path, kind: str) -> dict[str, Any]:
-    """Hash every file under ``root`` (in parallel) and write the manifest there."""
-    names = _files(root)
+def _files(root: str | Path, fs: Any = None) -> list[str]:
+    """Every file under ``root`` but the manifest, relative to it, with ``/``."""
+    fs = fs or _local()
+    base = fs._strip_protocol(str(root)).rstrip("/") + "/"  # local: absolute, as find gives
+    found = [path[len(base):] for path in fs.find(str(root)) if path.startswith(base)]
+    return sorted(name for name in found if name != MANIFEST)
+
+
+def _hashed(root: str | Path, names: list[str], fs: Any) -> list[str]:
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
-        digests = list(pool.map(lambda n: file_digest(root / n), names))
+        return list(pool.map(lambda n: file_digest(f"{root}/{n}", fs), names))
+
+
+def write_manifest(root: str | Path, kind: str, fs: Any = None) -> dict[str, Any]:
+    """Hash every file under ``root`` (in parallel) and write the manifest there.
+
+    ``fs``: the fsspec filesystem ``root`` is on (default: the local one)."""
+    fs = fs or _local()
+    names = _files(root, fs)
+    digests = _hashed(root, names, fs)
     manifest = {
         "format": FORMAT,
         "kind": kind,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "files": {n: {"size": (root / n).stat().st_size, "blake2b": d}
+        "files": {n: {"size": fs.size(f"{root}/{n}"), "blake2b": d}
                   for n, d in zip(names, digests, strict=True)},
     }
-    (root / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    fs.pipe_file(f"{root}/{MANIFEST}", json.dumps(manifest, indent=1).encode())
     return manifest
 
 
-def read_manifest(root: Path) -> dict[str, Any] | None:
-    path = root / MANIFEST
-    if not path.exists():
+def read_manifest(root: str | Path, fs: Any = None) -> dict[str, Any] | None:
+    fs = fs or _local()
+    path = f"{root}/{MANIFEST}"
+    if not fs.exists(path):
         return None
     try:
-        manifest: dict[str, Any] = json.loads(path.read_text())
+        manifest: dict[str, Any] = json.loads(fs.cat_file(path))
     except ValueError as error:
         raise DatasetError(f"the manifest is not valid JSON: {error}", path=str(path)) from error
     if manifest.get("format") != FORMAT:
@@ -114,36 +132,43 @@ def zarr_location(relative: str) -> tuple[str | None, tuple[int, ...] | None]:
     return (parts[0] if len(parts) > 1 else None), None
 
 
-def verify(path: str | os.PathLike[str], *, checksums: bool = True) -> Verification:
+def verify(path: str | os.PathLike[str], *, checksums: bool = True,
+           storage_options: dict[str, Any] | None = None) -> Verification:
     """Check an output against its manifest: every file present, same size and content.
 
+    ``path`` is local or any fsspec URL (``s3://...``, with ``storage_options``).
     With ``checksums=False`` only presence and sizes are checked (fast).
     Raises DatasetError when there is no manifest to check against.
     """
-    root = Path(path)
-    if not root.exists():
-        raise DatasetError("no such output", path=str(root))
-    manifest = read_manifest(root) if root.is_dir() else None
+    import fsspec.core
+
+    from .remote import recover_interrupted_commit
+
+    fs, root = fsspec.core.url_to_fs(os.fspath(path), **(storage_options or {}))
+    recover_interrupted_commit(fs, root)
+    if not fs.exists(root):
+        raise DatasetError("no such output", path=os.fspath(path))
+    manifest = read_manifest(root, fs) if fs.isdir(root) else None
     if manifest is None:
         raise DatasetError(f"no {MANIFEST}: this output was not written by suanli (or its "
-                           "write never finished), so it cannot be verified", path=str(root))
+                           "write never finished), so it cannot be verified",
+                           path=os.fspath(path))
     expected: dict[str, dict[str, Any]] = manifest["files"]
-    present = set(_files(root))
+    present = set(_files(root, fs))
     problems: list[Problem] = []
     to_hash = []
     for name, facts in expected.items():
         variable, chunk = zarr_location(name) if manifest["kind"] == "zarr" else (None, None)
         if name not in present:
             problems.append(Problem(name, "missing", variable, chunk))
-        elif (root / name).stat().st_size != facts["size"]:
+        elif fs.size(f"{root}/{name}") != facts["size"]:
             problems.append(Problem(name, "truncated or extended", variable, chunk))
         elif checksums:
             to_hash.append((name, facts, variable, chunk))
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
-        digests = list(pool.map(lambda item: file_digest(root / item[0]), to_hash))
+    digests = _hashed(root, [item[0] for item in to_hash], fs)
     for (name, facts, variable, chunk), digest in zip(to_hash, digests, strict=True):
         if digest != facts["blake2b"]:
             problems.append(Problem(name, "content changed", variable, chunk))
     for name in sorted(present - set(expected)):
         problems.append(Problem(name, "not in the manifest"))
-    return Verification(str(root), len(expected), tuple(problems))
+    return Verification(os.fspath(path), len(expected), tuple(problems))

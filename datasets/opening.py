@@ -13,6 +13,7 @@ from .errors import DatasetError
 from .generators import open_synthetic
 from .manifest import MANIFEST, verify
 from .netcdf import NETCDF_SUFFIXES, open_netcdf
+from .remote import recover_interrupted_commit
 from .sources import Source, format_of
 from .tables import CSV_SUFFIXES, PARQUET_SUFFIXES, open_tables
 from .zarr_store import has_consolidated_metadata, open_zarr
@@ -45,6 +46,8 @@ def open(uri: str | Path, *, storage_options: dict[str, Any] | None = None,
     source = Source(text, storage_options or {})
     if source.is_local:
         recover_interrupted_swap(Path(source.path))  # a write killed mid-swap
+    else:
+        recover_interrupted_commit(source.fs, source.path)  # one killed mid-commit
     kind = format or format_of(text)
     if kind is None and source.exists() and source.isdir():
         if source.fs.exists(f"{source.path}/zarr.json") or \
@@ -68,22 +71,23 @@ def open(uri: str | Path, *, storage_options: dict[str, Any] | None = None,
     if kind == "netcdf":
         return open_netcdf(source, source.files(NETCDF_SUFFIXES))
     suffixes = PARQUET_SUFFIXES if kind == "parquet" else CSV_SUFFIXES
-    if source.is_local and source.isdir():
-        _check_against_manifest(Path(source.path))
+    if source.isdir():
+        _check_against_manifest(source)
     return open_tables(source, source.files(suffixes), kind, **mapping)
 
 
-def _check_against_manifest(folder: Path) -> None:
+def _check_against_manifest(folder: Source) -> None:
     """A folder suanli wrote is read only when whole: a table has no chunk grid
     to notice a lost file by, so the manifest is checked (checksums included;
     the files are about to be read whole anyway)."""
-    if not (folder / MANIFEST).exists():
+    if not folder.fs.exists(f"{folder.path}/{MANIFEST}"):
         return
-    found = verify(folder)
+    found = verify(folder.uri, storage_options=folder.storage_options)
     if not found.ok:
         problem = found.problems[0]
         raise DatasetError(f"{len(found.problems)} file(s) differ from the manifest written "
-                           f"with this output, first {problem}", path=str(folder / problem.file))
+                           f"with this output, first {problem}",
+                           path=folder.full(f"{folder.path}/{problem.file}"))
 
 
 def _folder_format(source: Source) -> str | None:

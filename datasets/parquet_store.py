@@ -8,7 +8,6 @@ parallel into a hidden staging folder that is moved into place once complete.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +16,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .atomic import staging_for, swap_into_place
+from .atomic import LocalOutput, output_for
 from .compute import compute
-from .manifest import write_manifest
 from .panel import sample_rate, validate
 
 
 def _write_part(signal: np.ndarray, units: np.ndarray, times: np.ndarray,
-                channels: list[str], labels: np.ndarray | None, path: Path,
-                mapping: dict[str, Any]) -> int:
+                channels: list[str], labels: np.ndarray | None, path: str,
+                mapping: dict[str, Any], storage_options: dict[str, Any]) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -42,16 +40,21 @@ def _write_part(signal: np.ndarray, units: np.ndarray, times: np.ndarray,
     table = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
     # How to read the table back as the same panel (see tables.SUANLI_METADATA).
     metadata = {**(table.schema.metadata or {}), b"suanli": json.dumps(mapping).encode()}
-    pq.write_table(table.replace_schema_metadata(metadata), path)
+    import fsspec
+
+    with fsspec.open(path, "wb", **storage_options) as handle:
+        pq.write_table(table.replace_schema_metadata(metadata), handle)
     return int(n_units)
 
 
 def write_parquet(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
-                  progress: bool = False) -> Path:
+                  progress: bool = False, storage_options: dict[str, Any] | None = None
+                  ) -> Path | str:
     """Write panel ``ds`` to the folder ``path`` as Parquet files, atomically."""
     ds = validate(ds)
-    target, staging = staging_for(path, overwrite)
-    staging.mkdir()
+    output = output_for(path, overwrite=overwrite, storage_options=storage_options)
+    if isinstance(output, LocalOutput):
+        output.staging.mkdir()
     try:
         signal = ds["signal"].data
         if not hasattr(signal, "to_delayed"):
@@ -79,11 +82,11 @@ def write_parquet(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
             part_labels = labels[start:start + size] if labels is not None else None
             parts.append(dask.delayed(_write_part)(
                 block, units[start:start + size], times, channels, part_labels,
-                staging / f"part-{index:05d}.parquet", mapping))
+                f"{output.staging_location}/part-{index:05d}.parquet", mapping,
+                output.storage_options))
             start += size
-        compute(*parts, progress=progress, label=f"writing {target.name}")
-        write_manifest(staging, "parquet")
-        swap_into_place(staging, target)
+        compute(*parts, progress=progress, label=f"writing {output.name}")
+        committed: Path | str = output.commit("parquet")
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+        output.discard()
+    return committed

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import shutil
 import uuid
 import warnings
 from collections.abc import Callable
@@ -27,10 +26,10 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from .atomic import recover_interrupted_swap, staging_for, swap_into_place
+from .atomic import output_for, recover_interrupted_swap
 from .compute import compute
 from .errors import DatasetError
-from .manifest import MANIFEST, read_manifest, write_manifest, zarr_location
+from .manifest import MANIFEST, read_manifest, zarr_location
 from .retrying import attempts_note, read_with_retries, transient
 
 
@@ -150,7 +149,8 @@ class CheckedChunks:
 
 
 def write_zarr(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
-               progress: bool = False) -> Path:
+               progress: bool = False, storage_options: dict[str, Any] | None = None
+               ) -> Path | str:
     """Write ``ds`` to ``path`` as a Zarr v3 store, atomically, with a manifest.
 
     Parameters
@@ -158,11 +158,13 @@ def write_zarr(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
     overwrite
         Replace an existing store; without it an existing ``path`` is an error.
     progress
-        Show a progress bar while the chunks are computed and written.
+        Show progress while the chunks are computed and written.
+    storage_options
+        For an object-storage URL: fsspec's options (credentials, endpoint).
     """
-    pending = prepare_zarr(ds, path, overwrite=overwrite)
+    pending = prepare_zarr(ds, path, overwrite=overwrite, storage_options=storage_options)
     try:
-        compute(pending.delayed, progress=progress, label=f"writing {pending.target.name}")
+        compute(pending.delayed, progress=progress, label=f"writing {pending.output.name}")
         return pending.commit()
     finally:
         pending.discard()
@@ -174,21 +176,20 @@ class PendingWrite:
     then ``commit()``; ``discard()`` removes the staging copy (safe after commit)."""
 
     delayed: Any
-    staging: Path
-    target: Path
+    output: Any  # atomic.LocalOutput or remote.RemoteOutput
 
-    def commit(self) -> Path:
-        write_manifest(self.staging, "zarr")
-        swap_into_place(self.staging, self.target)
-        return self.target
+    def commit(self) -> Path | str:
+        committed: Path | str = self.output.commit("zarr")
+        return committed
 
     def discard(self) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
+        self.output.discard()
 
 
-def prepare_zarr(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False) -> PendingWrite:
+def prepare_zarr(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
+                 storage_options: dict[str, Any] | None = None) -> PendingWrite:
     """Set up an atomic Zarr write of ``ds`` to ``path`` without computing anything."""
-    target, staging = staging_for(path, overwrite)
+    output = output_for(path, overwrite=overwrite, storage_options=storage_options)
     ready = _zarr_ready(ds)
     try:
         with warnings.catch_warnings():
@@ -199,13 +200,14 @@ def prepare_zarr(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False) -
             # that is absent later is known to be lost rather than empty. Consolidated
             # metadata: plain xr.open_zarr opens the store without warnings, and never
             # lists the store, so it never meets the manifest file beside the arrays.
-            delayed = ready.to_zarr(staging, mode="w-", compute=False, consolidated=True,
-                                    zarr_format=3, write_empty_chunks=True,
-                                    encoding=_checksummed(ready))
+            delayed = ready.to_zarr(output.staging_location, mode="w-", compute=False,
+                                    consolidated=True, zarr_format=3,
+                                    write_empty_chunks=True, encoding=_checksummed(ready),
+                                    storage_options=output.storage_options or None)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        output.discard()
         raise
-    return PendingWrite(delayed, staging, target)
+    return PendingWrite(delayed, output)
 
 
 def _checksummed(ds: xr.Dataset) -> dict[str, dict[str, Any]]:

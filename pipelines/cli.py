@@ -96,8 +96,6 @@ def predict_command(model: str, dataset: str, output: str | None) -> None:
     from .training.model import load_model
 
     try:
-        if output:
-            datasets.local_output(output, "predictions")  # refused before any work
         found = load_model(model)
         predictions = predict_dataset(found, datasets.open(dataset))
     except (ValueError, DatasetError, PipelineDefinitionError) as error:

@@ -212,7 +212,7 @@ def _execute(pipe: Pipeline, ds: xr.Dataset, directory: RunDirectory,
                 with killed_workers_named(pipe, ds, active):
                     _, *found = datasets.compute(pending.delayed, *census, progress=progress,
                                                  label="features")
-                    features_path = pending.commit()
+                    features_path = Path(pending.commit())  # the run directory is local
             finally:
                 pending.discard()
             outputs["features"] = features_path

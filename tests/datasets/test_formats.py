@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -152,36 +150,6 @@ def test_chunking_policy_amortises_task_overhead_and_fits_memory() -> None:
         assert datasets.target_chunk_bytes() == 8 * 2**20
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[dict[str, Any]]:
-    """moto's S3 server (the one s3fs tests against), on 127.0.0.1 only."""
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    options = {"key": "testing", "secret": "testing",
-               "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}",
-                                 "region_name": "us-east-1"}}
-    try:
-        import boto3
-        import s3fs
-
-        boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                     aws_access_key_id="testing",
-                     aws_secret_access_key="testing").create_bucket(Bucket="suanli-test")
-        fs = s3fs.S3FileSystem(**options)
-        yield {"fs": fs, "options": options}
-    finally:
-        server.stop()
-
-
 def test_object_storage_parquet_csv_and_netcdf(s3: dict[str, Any], panel: xr.Dataset,
                                                tmp_path: Path) -> None:
     fs = s3["fs"]
@@ -207,11 +175,6 @@ def test_object_storage_parquet_csv_and_netcdf(s3: dict[str, Any], panel: xr.Dat
     fs.put(str(local_store), "suanli-test/stores/panel.zarr", recursive=True)
     remote = datasets.open("s3://suanli-test/stores/panel.zarr", storage_options=options)
     np.testing.assert_array_equal(remote.signal.values, panel.signal.values)
-    # Writes to object storage are refused (until they can be made atomic there),
-    # never turned into a local folder named after the URL.
-    with pytest.raises(DatasetError, match="cannot write an output to s3:// storage"):
-        datasets.write(panel, "s3://suanli-test/out.zarr")
-    assert not fs.exists("suanli-test/out.zarr") and not Path("s3:").exists()
 
 
 def test_a_missing_optional_package_names_the_extra(panel: xr.Dataset, tmp_path: Path) -> None:
