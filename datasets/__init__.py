@@ -25,7 +25,7 @@ from .opening import open
 from .panel import sample_rate, text_values, validate
 from .parquet_store import write_parquet
 from .progress import progress_steps, progress_style
-from .storage import local_output
+from .storage import local_output, protocol_of
 from .tables import from_frame
 from .values import ValueReport, check_values, lazy_value_report, value_report
 from .zarr_store import PendingWrite, prepare_zarr, write_zarr
@@ -49,6 +49,7 @@ __all__ = [
     "prepare_zarr",
     "progress_steps",
     "progress_style",
+    "protocol_of",
     "sample_rate",
     "target_chunk_bytes",
     "text_values",

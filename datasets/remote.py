@@ -51,6 +51,9 @@ class RemoteOutput:
                 overwrite: bool) -> RemoteOutput:
         import fsspec.core
 
+        from .storage import protocol_of, require
+
+        require(protocol_of(url) or "file", url)
         fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
         path = path.rstrip("/")
         recover_interrupted_commit(fs, path)

@@ -55,11 +55,11 @@ class RunResult:
     """What a run produced: metrics and where its outputs are."""
 
     pipeline: str
-    output: Path
+    output: Path | str  # a local Path, or the object-storage URL it was published to
     metrics: dict[str, Any]
     manifest: dict[str, Any]
     dashboard_link: str | None = None
-    outputs: dict[str, Path] = field(default_factory=dict)
+    outputs: dict[str, Path | str] = field(default_factory=dict)
 
     def summary(self) -> str:
         lines = [f"pipeline {self.pipeline}: done in {self.manifest['timings']['total']:.1f} s"]
@@ -141,8 +141,7 @@ def run(pipeline: str | Path | Pipeline | Mapping[str, Any],
         directory.discard()
         raise
     return RunResult(pipe.name, final, metrics, manifest, link,
-                     {name: final / path.relative_to(directory.staging)
-                      for name, path in outputs.items()})
+                     {name: directory.published(final, path) for name, path in outputs.items()})
 
 
 @contextlib.contextmanager

@@ -79,6 +79,37 @@ def test_features_open_in_plain_xarray_and_fit_in_scikit_learn(
         assert model.score(X[~train & finite], y[~train & finite]) > 0.8
 
 
+def test_a_run_is_published_to_object_storage(
+        local_cluster: cluster.Cluster, s3: dict[str, Any], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """--output s3://...: built locally, published atomically with a manifest; never a
+    local folder named after the URL. (fsspec's own config gives s3fs moto's endpoint,
+    as a user's ~/.config/fsspec/s3.json would give theirs.)"""
+    import uuid
+
+    import fsspec.config
+
+    monkeypatch.setitem(fsspec.config.conf, "s3", s3["options"])
+    monkeypatch.chdir(tmp_path)
+    url = f"s3://suanli-test/runs/{uuid.uuid4().hex[:8]}"
+    result = pipelines.run("sensor-faults", "synthetic://telemetry?units=20&minutes=1&seed=1",
+                           cluster=local_cluster, output=url, train__epochs=20)
+    assert result.output == url and result.outputs["model"] == f"{url}/model.npz"
+    assert list(tmp_path.iterdir()) == []
+    fs = s3["fs"]
+    fs.invalidate_cache()
+    manifest = json.loads(fs.cat_file(f"{url}/manifest.json"))
+    assert manifest["status"] == "succeeded"
+    assert datasets.verify(url).ok
+    features = datasets.open(f"{url}/features.zarr")
+    assert features.sizes["unit"] == 20
+    assert [p for p in fs.find("suanli-test/runs", withdirs=True)
+            if p.rpartition("/")[2].startswith(".")] == []
+    with pytest.raises(RunOutputError, match="holds something already"):
+        pipelines.run("sensor-faults", "synthetic://telemetry?units=20&minutes=1&seed=1",
+                      cluster=local_cluster, output=url, train__epochs=20)
+
+
 def test_saved_model_predicts_without_a_cluster(finished_run: pipelines.RunResult) -> None:
     model = pipelines.load_model(finished_run.output / "model.npz")
     features = datasets.open(finished_run.output / "features.zarr").load()
