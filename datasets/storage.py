@@ -1,8 +1,8 @@
 """Which locations suanli writes, and which optional package a format or protocol needs.
 
 ``pathlib.Path("s3://bucket/x.zarr")`` is the local path ``s3:/bucket/x.zarr``:
-every writer goes through :func:`local_output` first, so a URL is either
-written where it says or refused, never turned into a local folder. Readers call
+local writers take their path through :func:`local_output`, so a URL is written
+where it says (by :mod:`.remote`), never turned into a local folder. Readers call
 :func:`require`, so a missing optional package names the extra that installs it.
 """
 
@@ -45,14 +45,14 @@ def protocol_of(path: str | os.PathLike[str]) -> str | None:
 
 
 def local_output(path: str | os.PathLike[str], what: str = "an output") -> Path:
-    """``path`` as a local Path, or a DatasetError when it names object storage."""
+    """``path`` (a plain path or a ``file://`` URL) as a local Path; a DatasetError for
+    any other URL, which the local writers must never see (atomic.output_for sends
+    those to remote.RemoteOutput)."""
     text = os.fspath(path)
     protocol = protocol_of(text)
     if protocol not in LOCAL_PROTOCOLS:
-        raise DatasetError(
-            f"suanli cannot write {what} to {protocol}:// storage yet (its writes are "
-            f"atomic only on a local or shared filesystem); write to a local path, then "
-            f"copy it (e.g. with fsspec's put or the storage's own tool)", path=text)
+        raise DatasetError(f"{what} here must be a local path, not a {protocol}:// URL",
+                           path=text)
     if protocol is not None:
         from fsspec.core import strip_protocol
 
