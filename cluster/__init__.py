@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,14 @@ __all__ = [
 # Package defaults join Dask's config (as dask-jobqueue and dask-cuda do); the
 # values are read when a function is called, so user config always wins.
 dask.config.update_defaults(yaml.safe_load((Path(__file__).parent / "cluster.yaml").read_text()))
+
+# distributed estimates each message's size before sending it, and the estimate gives
+# up (RecursionError) on deeply nested messages, which distributed expects and handles
+# (distributed/comm/utils.py); the warning it logs each time, seen at the end of
+# training, says nothing a user can act on. Set here, at import, because every
+# process that runs suanli's tasks imports this package, while Dask's `logging`
+# config reaches a worker only if it is in place before the worker imports distributed.
+logging.getLogger("distributed.sizeof").setLevel(logging.ERROR)
 
 
 def plan(target: str | ClusterSpec | None = None, **overrides: Any) -> ClusterSpec:

@@ -27,11 +27,6 @@ EXIT_BAD_INPUT = 2
 @click.version_option(package_name="suanli")
 def main() -> None:
     """suanli: data-parallel pipelines on Dask clusters of any kind."""
-    import logging
-
-    # As cluster/cluster.yaml does for the processes Dask starts: this process may have
-    # set up distributed's logging before suanli's defaults joined the config.
-    logging.getLogger("distributed.sizeof").setLevel(logging.ERROR)
 
 
 main.add_command(cluster_group)
