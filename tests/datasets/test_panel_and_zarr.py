@@ -50,11 +50,16 @@ def test_urls_are_written_where_they_say(tmp_path: Path, monkeypatch: pytest.Mon
                                         ) -> None:
     """pathlib would make memory://p.zarr a local folder memory:/p.zarr: never. (Object
     storage proper is tested against moto in test_object_storage.py.)"""
+    import dask.config
+
     monkeypatch.chdir(tmp_path)
-    url = datasets.write(_panel(), "memory://suanli-test/p.zarr")
-    assert url == "memory://suanli-test/p.zarr" and list(tmp_path.iterdir()) == []
-    np.testing.assert_array_equal(datasets.open(url).signal.values, _panel().signal.values)
-    assert datasets.verify(url).ok
+    # memory:// lives in one process: threads, not a session cluster's workers.
+    with dask.config.set(scheduler="threads"):
+        url = datasets.write(_panel(), "memory://suanli-test/p.zarr")
+        assert url == "memory://suanli-test/p.zarr" and list(tmp_path.iterdir()) == []
+        np.testing.assert_array_equal(datasets.open(url).signal.values,
+                                      _panel().signal.values)
+        assert datasets.verify(url).ok
     path = datasets.write(_panel(), f"file://{tmp_path}/local.zarr")
     assert path == tmp_path / "local.zarr" and datasets.verify(path).ok
 
