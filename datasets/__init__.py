@@ -25,7 +25,7 @@ from .opening import open
 from .panel import sample_rate, text_values, validate
 from .parquet_store import write_parquet
 from .progress import progress_steps, progress_style
-from .storage import local_output, protocol_of
+from .storage import is_local, local_output
 from .tables import from_frame
 from .values import ValueReport, check_values, lazy_value_report, value_report
 from .zarr_store import PendingWrite, prepare_zarr, write_zarr
@@ -42,6 +42,7 @@ __all__ = [
     "from_frame",
     "generate",
     "generator_names",
+    "is_local",
     "lazy_value_report",
     "local_output",
     "open",
@@ -49,7 +50,6 @@ __all__ = [
     "prepare_zarr",
     "progress_steps",
     "progress_style",
-    "protocol_of",
     "sample_rate",
     "target_chunk_bytes",
     "text_values",

@@ -16,11 +16,11 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import DatasetError
 from .manifest import write_manifest
-from .storage import LOCAL_PROTOCOLS, local_output, protocol_of
+from .storage import is_local, local_output
 
 
 def staging_for(path: str | os.PathLike[str], overwrite: bool) -> tuple[Path, Path]:
@@ -57,6 +57,23 @@ def swap_into_place(staging: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+class Output(Protocol):
+    """An atomic output being written: fill ``staging_location`` (with
+    ``storage_options``), then ``commit`` it, or ``discard`` it."""
+
+    storage_options: dict[str, Any]
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def staging_location(self) -> str: ...
+
+    def commit(self, kind: str) -> Path | str: ...
+
+    def discard(self) -> None: ...
+
+
 @dataclass
 class LocalOutput:
     """An output at ``target`` on a local (or shared) filesystem, written via ``staging``."""
@@ -83,10 +100,10 @@ class LocalOutput:
 
 
 def output_for(path: str | os.PathLike[str], *, overwrite: bool,
-               storage_options: dict[str, Any] | None = None) -> Any:
+               storage_options: dict[str, Any] | None = None) -> Output:
     """Where an atomic write of ``path`` goes: a :class:`LocalOutput`, or a
     :class:`~.remote.RemoteOutput` for an object-storage URL."""
-    if protocol_of(path) in LOCAL_PROTOCOLS:
+    if is_local(path):
         target, staging = staging_for(path, overwrite)
         return LocalOutput(target, staging)
     from .remote import RemoteOutput

@@ -43,7 +43,7 @@ def file_digest(path: str | Path, fs: Any = None) -> str:
     return str(read_with_retries(digest, what=str(path)))
 
 
-def _files(root: str | Path, fs: Any = None) -> list[str]:
+def files_under(root: str | Path, fs: Any = None) -> list[str]:
     """Every file under ``root`` but the manifest, relative to it, with ``/``."""
     fs = fs or _local()
     base = fs._strip_protocol(str(root)).rstrip("/") + "/"  # local: absolute, as find gives
@@ -61,7 +61,7 @@ def write_manifest(root: str | Path, kind: str, fs: Any = None) -> dict[str, Any
 
     ``fs``: the fsspec filesystem ``root`` is on (default: the local one)."""
     fs = fs or _local()
-    names = _files(root, fs)
+    names = files_under(root, fs)
     digests = _hashed(root, names, fs)
     manifest = {
         "format": FORMAT,
@@ -154,7 +154,7 @@ def verify(path: str | os.PathLike[str], *, checksums: bool = True,
                            "write never finished), so it cannot be verified",
                            path=os.fspath(path))
     expected: dict[str, dict[str, Any]] = manifest["files"]
-    present = set(_files(root, fs))
+    present = set(files_under(root, fs))
     problems: list[Problem] = []
     to_hash = []
     for name, facts in expected.items():

@@ -86,7 +86,7 @@ def write_parquet(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
                 output.storage_options))
             start += size
         compute(*parts, progress=progress, label=f"writing {output.name}")
-        committed: Path | str = output.commit("parquet")
+        committed = output.commit("parquet")
     finally:
         output.discard()
     return committed

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import DatasetError
-from .manifest import MANIFEST, write_manifest
+from .manifest import MANIFEST, files_under, write_manifest
 
 RECORD_SUFFIX = ".committing"
 
@@ -92,9 +92,7 @@ def finish_commit(fs: Any, path: str, staging: str) -> None:
     """Replace ``path`` by the complete ``staging`` copy; safe to run again after a kill."""
     if fs.exists(path):
         fs.rm(path, recursive=True)
-    base = staging.rstrip("/") + "/"
-    names = sorted(p[len(base):] for p in fs.find(staging) if p.startswith(base))
-    for name in [n for n in names if n != MANIFEST] + [MANIFEST]:  # the manifest last
+    for name in [*files_under(staging, fs), MANIFEST]:  # the manifest last
         fs.copy(f"{staging}/{name}", f"{path}/{name}")
     fs.rm(staging, recursive=True)
     fs.rm(commit_record(path))

@@ -44,14 +44,19 @@ def protocol_of(path: str | os.PathLike[str]) -> str | None:
     return split_protocol(os.fspath(path))[0]
 
 
-def local_output(path: str | os.PathLike[str], what: str = "an output") -> Path:
+def is_local(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is on the local (or a mounted shared) filesystem."""
+    return protocol_of(path) in LOCAL_PROTOCOLS
+
+
+def local_output(path: str | os.PathLike[str]) -> Path:
     """``path`` (a plain path or a ``file://`` URL) as a local Path; a DatasetError for
     any other URL, which the local writers must never see (atomic.output_for sends
     those to remote.RemoteOutput)."""
     text = os.fspath(path)
     protocol = protocol_of(text)
-    if protocol not in LOCAL_PROTOCOLS:
-        raise DatasetError(f"{what} here must be a local path, not a {protocol}:// URL",
+    if not is_local(text):
+        raise DatasetError(f"a local path is needed here, not a {protocol}:// URL",
                            path=text)
     if protocol is not None:
         from fsspec.core import strip_protocol

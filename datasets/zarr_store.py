@@ -26,7 +26,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from .atomic import output_for, recover_interrupted_swap
+from .atomic import Output, output_for, recover_interrupted_swap
 from .compute import compute
 from .errors import DatasetError
 from .manifest import MANIFEST, read_manifest, zarr_location
@@ -176,11 +176,10 @@ class PendingWrite:
     then ``commit()``; ``discard()`` removes the staging copy (safe after commit)."""
 
     delayed: Any
-    output: Any  # atomic.LocalOutput or remote.RemoteOutput
+    output: Output
 
     def commit(self) -> Path | str:
-        committed: Path | str = self.output.commit("zarr")
-        return committed
+        return self.output.commit("zarr")
 
     def discard(self) -> None:
         self.output.discard()

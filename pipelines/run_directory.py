@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from suanli.datasets import DatasetError, local_output, protocol_of
+from suanli.datasets import DatasetError, is_local, local_output
 
 from .errors import RunOutputError
 
@@ -37,13 +37,10 @@ class RunDirectory:
 
     def __init__(self, output: str | Path) -> None:
         self.remote: Any = None
-        if protocol_of(output) not in (None, "file", "local"):
+        if not is_local(output):
             self._prepare_remote(str(output))
             return
-        try:
-            self.output = local_output(output, "a run directory")
-        except DatasetError as error:
-            raise RunOutputError(str(error)) from error
+        self.output = local_output(output)
         if self.output.exists():
             if not self.output.is_dir():
                 raise RunOutputError(f"output {str(self.output)!r} is a file, not a directory")
@@ -69,7 +66,6 @@ class RunDirectory:
         except DatasetError as error:
             raise RunOutputError(f"output {url!r} holds something already (a run?); choose "
                                  f"a new --output or remove it first ({error})") from error
-        self.output = Path(url)  # never written to: the local staging folder is
         self.staging = Path(tempfile.mkdtemp(prefix="suanli-run-"))
         # Beside nothing remote can be resumed from: a stable local place per URL.
         digest = hashlib.sha256(url.encode()).hexdigest()[:16]
