@@ -16,7 +16,7 @@ import yaml
 
 from .building import from_arrays
 from .catalog import catalog
-from .chunking import panel_chunks, target_chunk_bytes
+from .chunking import dask_array, panel_chunks, target_chunk_bytes
 from .compute import compute
 from .errors import DatasetError
 from .generators import generator_names
@@ -38,6 +38,7 @@ __all__ = [
     "catalog",
     "check_values",
     "compute",
+    "dask_array",
     "from_arrays",
     "from_frame",
     "generate",

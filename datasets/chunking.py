@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import math
 
+import dask.array as da
 import dask.config
+import xarray as xr
 from dask.utils import parse_bytes
 
 DEFAULT_CHUNK_BYTES = 48 * 2**20
@@ -45,3 +47,12 @@ def panel_chunks(units: int, samples: int, channels: int, itemsize: int,
         return {"unit": 1, "time": min(samples, time_chunk), "channel": channels}
     units_per_chunk = max(1, min(units, math.floor(target / per_unit)))
     return {"unit": units_per_chunk, "time": samples, "channel": channels}
+
+
+def dask_array(variable: xr.DataArray) -> da.Array:
+    """The Dask array behind ``variable``; in-memory data is wrapped in one chunk per unit."""
+    data = variable.data
+    if isinstance(data, da.Array):
+        return data
+    chunks = {i: (1 if dim == "unit" else -1) for i, dim in enumerate(variable.dims)}
+    return da.from_array(data, chunks=chunks)

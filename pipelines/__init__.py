@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from . import steps
 from .array_module import array_module
 from .errors import PipelineDefinitionError, PipelineError, RunOutputError, StepError
 from .evaluation import classification_metrics

@@ -20,7 +20,7 @@ from distributed import KilledWorker
 from suanli.cluster import Cluster
 
 from .errors import PipelineError, StepError
-from .fusion import Stage, plan
+from .steps.fusion import Stage, plan
 from .pipeline import Pipeline
 
 
@@ -29,7 +29,7 @@ def steps_behind(pipe: Pipeline, ds: xr.Dataset, key: Any) -> list[str]:
     of consecutive steps into one, or the pipeline ran them as one stage
     (:mod:`.fusion`); empty when the key is from no step."""
     name = str(key[0] if isinstance(key, tuple) else key)
-    each = _new_layers([Stage((call,)) for call in pipe.steps], ds)
+    each = _new_layers([stage for call in pipe.steps for stage in plan([call])], ds)
     # A fused stage also builds its steps' own layers (lazily, for later readers):
     # only the layers of its fused tasks are its own.
     own = set().union(*(layers for _, layers in each))

@@ -19,7 +19,7 @@ import yaml
 
 from .errors import PipelineDefinitionError
 from .evaluation import METRICS
-from .fusion import plan
+from .steps.fusion import plan
 from .registry import check_parameters, get_step
 from .training.trainer import TrainConfig
 

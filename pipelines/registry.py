@@ -1,14 +1,17 @@
 """The step registry: named, documented ``Dataset -> Dataset`` functions.
 
-A step's parameters are its keyword arguments; they are checked against the
-signature when a pipeline is defined, not when the step runs.
+A step's parameters are its keyword arguments. They are checked when a
+pipeline is defined, before any data is touched: names against the
+signature, types against the defaults' types, and values by the step's own
+``check`` (ranges, choices). A step may also declare how it takes part in a
+fused stage (:class:`Fusion`, used by :mod:`.steps.fusion`).
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import xarray as xr
@@ -16,7 +19,20 @@ import xarray as xr
 from .errors import PipelineDefinitionError
 
 StepFunction = Callable[..., xr.Dataset]
+#: Checks a step's parameters (its defaults, then the given ones), raising
+#: PipelineDefinitionError; data-free, so it runs when the pipeline is defined.
+ParameterCheck = Callable[[Mapping[str, Any]], None]
 F = TypeVar("F", bound=StepFunction)
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """The part a step plays in a fused stage: ``role`` (fill, standardise, window,
+    window_features), and the parameters of that role's computation the step fixes
+    (``band_power`` is ``window_features`` without statistics)."""
+
+    role: str
+    fixed: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -24,6 +40,8 @@ class StepInfo:
     name: str
     function: StepFunction
     parameters: Mapping[str, inspect.Parameter]
+    check: ParameterCheck | None = None
+    fusion: Fusion | None = None
 
     @property
     def summary(self) -> str:
@@ -37,7 +55,8 @@ class StepInfo:
 _steps: dict[str, StepInfo] = {}
 
 
-def step(name: str) -> Callable[[F], F]:
+def step(name: str, *, check: ParameterCheck | None = None,
+         fusion: Fusion | None = None) -> Callable[[F], F]:
     """Register a step: ``@step("zscore") def zscore(ds, *, ...) -> Dataset``."""
 
     def register(function: F) -> F:
@@ -46,19 +65,17 @@ def step(name: str) -> Callable[[F], F]:
         for param in params.values():
             if param.kind is not inspect.Parameter.KEYWORD_ONLY:
                 raise TypeError(f"step {name!r}: parameter {param.name!r} must be keyword-only")
-        _steps[name] = StepInfo(name, function, params)
+        _steps[name] = StepInfo(name, function, params, check, fusion)
         return function
 
     return register
 
 
 def step_names() -> tuple[str, ...]:
-    _load_builtin_steps()
     return tuple(sorted(_steps))
 
 
 def get_step(name: str) -> StepInfo:
-    _load_builtin_steps()
     if name not in _steps:
         raise PipelineDefinitionError(
             f"unknown step {name!r}; known steps: {', '.join(sorted(_steps))}")
@@ -66,14 +83,38 @@ def get_step(name: str) -> StepInfo:
 
 
 def check_parameters(name: str, params: Mapping[str, Any]) -> None:
-    """Raise PipelineDefinitionError for a parameter that ``name`` does not take."""
+    """Raise PipelineDefinitionError for a parameter ``name`` does not take, a value
+    of another type than its default's, or a value the step's check refuses."""
     info = get_step(name)
-    for key in params:
+    defaults = info.defaults()
+    for key, value in params.items():
         if key not in info.parameters:
             raise PipelineDefinitionError(
                 f"step {name!r} has no parameter {key!r}; its parameters: "
                 f"{', '.join(info.parameters) or 'none'}")
+        expected = _expected_type(defaults.get(key))
+        if expected is not None and not _is_a(value, expected[0]):
+            raise PipelineDefinitionError(f"{name}: {key} must be {expected[1]}, got {value!r}")
+    if info.check is not None:
+        info.check({**defaults, **params})
 
 
-def _load_builtin_steps() -> None:
-    from . import steps  # noqa: F401  (registers on import)
+def _expected_type(default: Any) -> tuple[type | tuple[type, ...], str] | None:
+    """The type a parameter's values must have, judged by its default (None: any)."""
+    if isinstance(default, bool):
+        return bool, "true or false"
+    if isinstance(default, int):
+        return int, "a whole number"
+    if isinstance(default, float):
+        return (int, float), "a number"
+    if isinstance(default, str):
+        return str, "a string"
+    if isinstance(default, tuple | list):
+        return (tuple, list), "a list"
+    return None
+
+
+def _is_a(value: Any, kind: type | tuple[type, ...]) -> bool:
+    if isinstance(value, bool) and kind is not bool:
+        return False  # YAML's true is no number
+    return isinstance(value, kind)

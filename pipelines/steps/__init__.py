@@ -1,4 +1,5 @@
-"""Built-in steps; importing this package registers them."""
+"""Built-in steps, thin ``@step`` adapters over :mod:`..compute`; importing this
+package registers them."""
 
 from __future__ import annotations
 

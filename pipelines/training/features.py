@@ -9,10 +9,9 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from suanli.datasets import text_values
+from suanli.datasets import dask_array, text_values
 
 from ..errors import PipelineDefinitionError
-from ..steps.blocks import dask_data
 
 SAMPLE_DIMS = ("unit", "window")
 
@@ -51,7 +50,7 @@ def feature_table(ds: xr.Dataset, variables: Sequence[str], codes: np.ndarray | 
     for variable in variables:
         array = _checked(ds, variable)
         rest = [d for d in array.dims if d not in SAMPLE_DIMS]
-        data = dask_data(array.transpose(*SAMPLE_DIMS, *rest))
+        data = dask_array(array.transpose(*SAMPLE_DIMS, *rest))
         n_rows = data.shape[0] * data.shape[1]
         blocks.append(data.reshape((n_rows, int(np.prod(data.shape[2:], dtype=int))),
                                    merge_chunks=True))

@@ -18,7 +18,7 @@ from suanli.datasets import text_values
 
 from ..array_module import to_numpy
 from ..errors import PipelineDefinitionError, PipelineError
-from ..steps.split import stratified_sample
+from ..compute.sampling import stratified_sample
 from .data_parallel import History, fit_network, fit_network_local_steps, rebalance
 from .features import FeatureTable, encode_labels, feature_table
 from .model import Model

@@ -10,9 +10,10 @@ import pytest
 import xarray as xr
 
 from suanli import datasets
-from suanli.pipelines import Pipeline, StepCall
-from suanli.pipelines.fusion import fusable, plan
-from suanli.pipelines.steps import features, preprocess
+from suanli.pipelines import Pipeline, PipelineDefinitionError, StepCall
+from suanli.pipelines.compute import gaps, moments, window_features
+from suanli.pipelines.steps import fusion
+from suanli.pipelines.steps.fusion import fusable, plan
 
 RATE = 256.0
 SIZE = 128
@@ -67,8 +68,8 @@ def test_fused_pipeline_equals_its_steps(feature: str, params: dict[str, Any], d
                                          channel_major: bool,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     if not compiled:  # the array-module path that CuPy blocks take
-        monkeypatch.setattr(features.kernels, "is_compiled_dtype", lambda array: False)
-        monkeypatch.setattr(preprocess.kernels, "is_compiled_dtype", lambda array: False)
+        for module in (gaps, moments, window_features, fusion):
+            monkeypatch.setattr(module, "is_compiled_dtype", lambda array: False)
     ds = _panel(dtype, time_chunk, outage, channel_major)
     calls = _steps(feature, **params)
     assert [stage.names for stage in plan(calls)] == [tuple(call.name for call in calls)]
@@ -88,7 +89,7 @@ def test_fused_pipeline_equals_its_steps(feature: str, params: dict[str, Any], d
 
 @pytest.mark.parametrize(("time_chunk", "absent"), [
     (3000, ("fill_block", "merge_moments", "standardise")),  # whole series: one task
-    (1024, ("fill_block", "chunk_moments", "standardise")),  # split on window bounds
+    (1024, ("fill_chunk", "chunk_moments", "standardise")),  # split on window bounds
     (1000, ("standardise",)),
 ])
 def test_fused_stages_skip_the_copies(time_chunk: int, absent: tuple[str, ...]) -> None:
@@ -130,10 +131,9 @@ def test_plan_fuses_the_longest_run_and_keeps_the_order() -> None:
         ("fill_gaps", "zscore", "window", "band_power")]
 
 
-def test_a_bad_parameter_fails_as_the_step_would() -> None:
-    calls = _steps("window_stats", stats=[])
-    with pytest.raises(Exception, match="name at least one"):
-        Pipeline("fused", calls).transform(_panel(np.float32, 3000))
+def test_a_bad_parameter_fails_as_the_step_would_when_the_pipeline_is_defined() -> None:
+    with pytest.raises(PipelineDefinitionError, match="name at least one"):
+        Pipeline("fused", _steps("window_stats", stats=[]))
 
 
 def test_a_failed_fused_task_is_traced_to_the_steps_it_ran() -> None:
@@ -143,7 +143,7 @@ def test_a_failed_fused_task_is_traced_to_the_steps_it_ran() -> None:
     pipe = pipelines.load_pipeline("sensor-faults")
     ds = datasets.open("synthetic://telemetry?units=2&minutes=1&seed=3")
     graph = dask.optimize(pipe.transform(ds).band_power.data)[0].__dask_graph__()
-    key = next(key for key in dict(graph) if "fill_zscore_features_block" in str(key))
+    key = next(key for key in dict(graph) if "fill_zscore_features" in str(key))
     assert steps_behind(pipe, ds, key) == ["fill_gaps", "zscore", "window", "window_features"]
     fill_only = next(key for key in dict(dask.optimize(
         pipelines.get_step("fill_gaps").function(ds).signal.data)[0].__dask_graph__())

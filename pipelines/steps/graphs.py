@@ -1,0 +1,60 @@
+"""Dask graph pieces the steps and their fusion share: neighbours' edges,
+per-series scaling from merged chunk moments, whole windows in a block."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Any
+
+import dask.array as da
+import numpy as np
+
+from ..compute import moments
+
+
+def neighbour_edges(data: da.Array, axis: int, depth: int
+                    ) -> tuple[da.Array, da.Array, list[tuple[int, int]]]:
+    """For each chunk along ``axis``, the ``depth`` samples before it and after it,
+    as arrays with one chunk per chunk of ``data``, and how many of them to use:
+    fewer at the ends of the series, where a one-sample stand-in keeps the
+    chunk (Dask drops empty ones).
+
+    Not ``map_overlap``: that copies every chunk into a larger one with its
+    neighbours' edges, which only the rare rows with a gap need.
+    """
+    bounds = np.cumsum((0, *data.chunks[axis])).tolist()
+    length = data.shape[axis]
+
+    def edge(start: int, stop: int) -> da.Array:
+        index = [slice(None)] * data.ndim
+        index[axis] = slice(start, max(stop, start + 1))
+        return data[tuple(index)].rechunk({axis: -1})
+
+    before = [edge(max(0, start - depth), start) for start in bounds[:-1]]
+    after = [edge(min(stop, length - 1), min(length, stop + depth)) for stop in bounds[1:]]
+    used = [(min(depth, start), min(depth, length - stop))
+            for start, stop in pairwise(bounds)]
+    return da.concatenate(before, axis=axis), da.concatenate(after, axis=axis), used
+
+
+def series_scaling(data: da.Array, axis: int) -> da.Array:
+    """Per-series (mean, 1/std) stacked along ``axis``, in ``data``'s dtype, from one
+    pass that merges per-chunk moments."""
+    parts = da.map_blocks(moments.chunk_moments, data, axis=axis, dtype=np.float64,
+                          chunks=tuple((3,) * len(c) if i == axis else c
+                                       for i, c in enumerate(data.chunks)))
+    return merged_scaling(parts, axis, data.dtype)
+
+
+def merged_scaling(parts: da.Array, axis: int, dtype: Any) -> da.Array:
+    """(mean, 1/std) in ``dtype`` from ``parts``: (count, mean, M2) of every chunk
+    along ``axis``, as :func:`~..compute.moments.chunk_moments` gives them."""
+    parts = parts.rechunk({axis: -1})
+    return da.map_blocks(moments.merge_moments, parts, axis=axis, out_dtype=dtype, dtype=dtype,
+                         chunks=tuple((2,) if i == axis else c for i, c in
+                                      enumerate(parts.chunks)))
+
+
+def whole_windows(data: da.Array) -> da.Array:
+    """``windows(unit, window, offset, channel)`` with every window and channel in one block."""
+    return data.rechunk({2: -1, 3: -1})
