@@ -14,7 +14,7 @@ from typing import Any
 import dask.config
 import yaml
 
-from .errors import ClusterError, ClusterSpecError, SchedulerLost
+from .errors import ClusterError, ClusterSpecError, ClusterUsageError, SchedulerLost, SuanliError
 from .handle import Cluster
 from .kinds import Launch, kind_definition, kind_names, register_kind
 from .preflight import version_mismatches
@@ -26,8 +26,10 @@ __all__ = [
     "ClusterError",
     "ClusterSpec",
     "ClusterSpecError",
+    "ClusterUsageError",
     "Launch",
     "SchedulerLost",
+    "SuanliError",
     "connect",
     "kind_names",
     "launch_plan",

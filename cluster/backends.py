@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -50,6 +52,24 @@ def flat_config(spec: ClusterSpec) -> dict[str, Any]:
 
     walk("", spec.config)
     return out
+
+
+@contextlib.contextmanager
+def worker_settings(spec: ClusterSpec) -> Iterator[None]:
+    """Within: the spec's Dask config, and its environment in every worker process
+    from the start.
+
+    Nannies read ``distributed.nanny.pre-spawn-environ`` when created and set it
+    before spawning each worker (and each respawn), so variables read at process
+    start, such as glibc's MALLOC_*, take effect; a nanny's ``env`` is applied only
+    after start-up. Nannies (and SSH launches, which serialise it into their
+    command line) also hand the global Dask config to their workers: the spec's
+    config rides along that way.
+    """
+    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", default={}),
+               **spec.environment}
+    with dask.config.set({**flat_config(spec), "distributed.nanny.pre-spawn-environ": environ}):
+        yield
 
 
 def expanded_config(spec: ClusterSpec) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ClusterError
+from .errors import ClusterUsageError
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def make_certificates(directory: str | os.PathLike[str], names: tuple[str, ...] 
     taken = [p for n in names for p in (folder / f"{n}.pem", folder / f"{n}-key.pem")]
     taken = [p for p in [folder / "ca.pem", *taken] if p.exists()]
     if taken:
-        raise ClusterError(f"not overwriting existing certificate files: {taken[0]}")
+        raise ClusterUsageError(f"not overwriting existing certificate files: {taken[0]}")
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "suanli cluster CA")])

@@ -7,32 +7,13 @@ Exit codes as for the rest of ``suanli``: 2 for a bad profile or argument,
 from __future__ import annotations
 
 import datetime
-import sys
-from typing import Any
 
 import click
 import yaml
 
-from .errors import ClusterError, ClusterSpecError
+from suanli.command import fail, parse_assignments
 
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-
-
-def parse_assignments(pairs: tuple[str, ...], form: str = "KEY=VALUE") -> dict[str, Any]:
-    """``--set`` options as a mapping; values are YAML (``4``, ``true``, ``[a, b]``)."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not {form}", param_hint="--set")
-        out[key.strip()] = yaml.safe_load(raw) if raw else ""
-    return out
-
-
-def _fail(error: Exception, code: int) -> None:
-    click.echo(f"error: {error}", err=True)
-    sys.exit(code)
+from .errors import ClusterError, ClusterUsageError
 
 
 @click.group("cluster")
@@ -52,7 +33,7 @@ def plan_command(profile: str | None, assignments: tuple[str, ...]) -> None:
         spec = plan(profile, **parse_assignments(assignments, "FIELD=VALUE"))
         launch = launch_plan(spec)
     except ClusterError as error:
-        _fail(error, EXIT_BAD_INPUT)
+        fail(error)
     click.echo(f"# profile {profile or '(default)'}: kind {spec.kind}")
     click.echo(yaml.safe_dump({"spec": spec.to_dict()}, sort_keys=False).rstrip())
     click.echo(yaml.safe_dump({"launch": {"call": launch.call, "arguments": launch.arguments}},
@@ -75,10 +56,8 @@ def up_command(profile: str, workers: int | None) -> None:
     try:
         spec = plan(profile)
         record = up(spec, spec.workers or 1 if workers is None else workers, profile=profile)
-    except ClusterSpecError as error:
-        _fail(error, EXIT_BAD_INPUT)
     except ClusterError as error:
-        _fail(error, EXIT_FAILED)
+        fail(error)
     count = spec.workers or 1 if workers is None else workers
     click.echo(f"started {record.id}: scheduler {record.scheduler_address}, {count} worker(s)")
     if record.dashboard_link:
@@ -111,15 +90,14 @@ def down_command(cluster_ids: tuple[str, ...], everything: bool) -> None:
     from .service import down
 
     if not cluster_ids and not everything:
-        _fail(ClusterError("name a cluster id (see `suanli cluster list`) or use --all"),
-              EXIT_BAD_INPUT)
+        fail(ClusterUsageError("name a cluster id (see `suanli cluster list`) or use --all"))
     targets = records() if everything else []
     for cluster_id in cluster_ids:
         record = find(cluster_id)
         if record is None:
-            _fail(ClusterError(f"no running cluster {cluster_id!r}; see `suanli cluster list`"),
-                  EXIT_BAD_INPUT)
-        targets.append(record)  # type: ignore[arg-type]
+            fail(ClusterUsageError(f"no running cluster {cluster_id!r}; see "
+                                   "`suanli cluster list`"))
+        targets.append(record)
     for record in targets:
         down(record)
         click.echo(f"stopped {record.id}")
@@ -141,7 +119,7 @@ def certs_command(directory: str, names: tuple[str, ...], hosts: tuple[str, ...]
         made = make_certificates(directory, names or ("cluster",),
                                  hosts or ("127.0.0.1", "localhost"), days)
     except ClusterError as error:
-        _fail(error, EXIT_BAD_INPUT)
+        fail(error)
     for name, files in made.items():
         click.echo(f"{name}:")
         click.echo(yaml.safe_dump({"tls": files.as_profile()}, sort_keys=False).rstrip())

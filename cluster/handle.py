@@ -67,6 +67,10 @@ class Cluster:
                 if definition.expected_workers is not None:
                     _wait_for_workers(client, definition.expected_workers(spec), spec)
                 check_versions(client)
+                # Registered with the scheduler: workers that join later get them too.
+                for plugin in (definition.worker_plugins(spec)
+                               if definition.worker_plugins else ()):
+                    client.register_plugin(plugin)
             except BaseException:
                 client.close()
                 raise

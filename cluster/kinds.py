@@ -4,9 +4,13 @@ Each kind is a small module with two functions: ``launch(spec)`` says what it
 would start (the Dask deployment class, its arguments and any rendered
 artefact such as a batch job script) without starting anything, and
 ``start(spec)`` starts it, returning a Dask cluster object or, for kinds that
-join a running scheduler, its address. Third parties add kinds through the
-``suanli.cluster.kinds`` entry-point group; an entry point names a module
-with ``start`` (and optionally ``launch``), or a bare start function.
+join a running scheduler, its address. Optionally, ``validate(spec)`` checks
+the fields only that kind reads (raising ClusterSpecError; it runs with the
+common checks of :func:`~.spec.validate`), and ``worker_plugins(spec)`` gives
+the Dask worker plugins its workers need (GPU kinds: a CuPy memory pool).
+Third parties add kinds through the ``suanli.cluster.kinds`` entry-point
+group; an entry point names a module with those functions, or a bare start
+function.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from importlib.metadata import entry_points
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from .errors import ClusterError
+from .errors import ClusterSpecError
 
 if TYPE_CHECKING:
     from distributed.deploy.cluster import Cluster as DaskCluster
@@ -68,15 +72,23 @@ class KindDefinition:
     #: How many workers to wait for after start-up, where the deployment class
     #: itself returns before they have all joined (ssh).
     expected_workers: Callable[[ClusterSpec], int] | None = None
+    #: Checks the spec fields this kind reads; raises ClusterSpecError.
+    validate: Callable[[ClusterSpec], None] | None = None
+    #: Dask worker plugins the kind's workers get, registered once it starts.
+    worker_plugins: Callable[[ClusterSpec], list[Any]] | None = None
 
 
 _registered: dict[str, KindDefinition] = {}
 
 
 def register_kind(name: str, starter: Starter,
-                  launch: Callable[[ClusterSpec], Launch] | None = None) -> None:
-    """Make ``name`` a cluster kind started by ``starter(spec)`` and planned by ``launch``."""
-    _registered[name] = KindDefinition(name, starter, launch)
+                  launch: Callable[[ClusterSpec], Launch] | None = None, *,
+                  validate: Callable[[ClusterSpec], None] | None = None,
+                  worker_plugins: Callable[[ClusterSpec], list[Any]] | None = None) -> None:
+    """Make ``name`` a cluster kind started by ``starter(spec)``, planned by ``launch``,
+    its own fields checked by ``validate``."""
+    _registered[name] = KindDefinition(name, starter, launch, validate=validate,
+                                       worker_plugins=worker_plugins)
 
 
 def kind_names() -> tuple[str, ...]:
@@ -100,7 +112,7 @@ def kind_definition(name: str) -> KindDefinition:
             if isinstance(loaded, ModuleType):
                 return _from_module(name, loaded, "")
             return KindDefinition(name, loaded)
-    raise ClusterError(f"unknown cluster kind {name!r}; known kinds: {', '.join(kind_names())}")
+    raise ClusterSpecError("kind", name, f"one of {', '.join(kind_names())}")
 
 
 def _from_module(name: str, module: ModuleType, variant: str) -> KindDefinition:
@@ -108,4 +120,6 @@ def _from_module(name: str, module: ModuleType, variant: str) -> KindDefinition:
     suffix = f"_{variant}" if variant else ""
     return KindDefinition(name, getattr(module, f"start{suffix}"),
                           getattr(module, f"launch{suffix}", None),
-                          getattr(module, f"expected_workers{suffix}", None))
+                          getattr(module, f"expected_workers{suffix}", None),
+                          getattr(module, f"validate{suffix}", None),
+                          getattr(module, f"worker_plugins{suffix}", None))

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-import dask.config
-
-from .backends import flat_config, scheduler_options
+from .backends import scheduler_options, worker_settings
 from .kinds import Launch
 
 if TYPE_CHECKING:
@@ -72,13 +70,5 @@ def start(spec: ClusterSpec) -> LocalCluster:
     """Start a LocalCluster for ``spec``; scheduler, workers and dashboard on ``spec.host``."""
     from distributed import LocalCluster
 
-    # The nannies read this when created and set it before spawning each worker
-    # (and each respawn), so variables read at process start, such as glibc's
-    # MALLOC_*, take effect; a nanny's ``env`` is applied only after start-up.
-    # Nannies also hand the global Dask config to their workers: spec.config
-    # rides along that way.
-    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", default={}),
-               **spec.environment}
-    with dask.config.set({**flat_config(spec),
-                          "distributed.nanny.pre-spawn-environ": environ}):
+    with worker_settings(spec):
         return LocalCluster(**local_arguments(spec))

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import dask.config
-
-from .backends import flat_config, import_backend, scheduler_options
-from .errors import ClusterError
+from .backends import import_backend, scheduler_options, worker_settings
+from .errors import ClusterError, ClusterSpecError
 from .gpus import visible_gpu_count
 from .kinds import Launch
 
@@ -46,6 +44,18 @@ def local_cuda_arguments(spec: ClusterSpec) -> dict[str, Any]:
     if scheduler_options(spec):
         kwargs["scheduler_kwargs"] = scheduler_options(spec)
     return kwargs
+
+
+def validate(spec: ClusterSpec) -> None:
+    if spec.gpus == 0:
+        raise ClusterSpecError("gpus", 0, "at least 1 for local-cuda (use kind local for CPU)")
+
+
+def worker_plugins(spec: ClusterSpec) -> list[Any]:
+    """Each worker's CuPy allocates from one memory pool (RMM's when installed)."""
+    from .plugins import CupyMemoryPool
+
+    return [CupyMemoryPool()]
 
 
 def launch(spec: ClusterSpec) -> Launch:
@@ -76,9 +86,6 @@ def start(spec: ClusterSpec) -> LocalCluster:
         raise ClusterError(f"the spec asks for gpus={spec.gpus}, but only {count} "
                            "GPU(s) are visible here")
     dask_cuda = import_backend("dask_cuda", "local-cuda")
-    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", default={}),
-               **spec.environment}
-    with dask.config.set({**flat_config(spec),
-                          "distributed.nanny.pre-spawn-environ": environ}):
+    with worker_settings(spec):
         cluster: LocalCluster = dask_cuda.LocalCUDACluster(**local_cuda_arguments(spec))
     return cluster

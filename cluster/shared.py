@@ -10,12 +10,29 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from .errors import ClusterSpecError
 from .kinds import Launch
 
 if TYPE_CHECKING:
     from distributed.security import Security
 
     from .spec import ClusterSpec
+
+
+def validate(spec: ClusterSpec) -> None:
+    """A scheduler address, over TLS unless ``insecure`` says otherwise."""
+    if not spec.address:
+        raise ClusterSpecError("address", spec.address,
+                               "the scheduler address, e.g. tls://scheduler.lab:8786")
+    protocol = spec.address.partition("://")[0] if "://" in spec.address else "tcp"
+    if protocol != "tls" and not spec.insecure:
+        raise ClusterSpecError(
+            "address", spec.address,
+            "a tls:// address: a shared cluster requires TLS (set insecure: true in "
+            "the profile to allow plain tcp on a trusted network)")
+    if protocol == "tls" and spec.tls is None:
+        raise ClusterSpecError("tls", None,
+                               "ca_file, cert and key: the shared cluster requires TLS")
 
 
 def security_for(spec: ClusterSpec) -> Security | None:

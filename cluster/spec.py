@@ -114,7 +114,7 @@ def validate(spec: ClusterSpec) -> ClusterSpec:
     Pure: starts nothing, opens no file and reads nothing but the spec (and the
     core count, to explain a too-large request).
     """
-    from .kinds import kind_names
+    from .kinds import kind_definition, kind_names
 
     if spec.kind not in kind_names():
         raise ClusterSpecError("kind", spec.kind, f"one of {', '.join(kind_names())}")
@@ -156,29 +156,10 @@ def validate(spec: ClusterSpec) -> ClusterSpec:
     if not isinstance(spec.insecure, bool):
         raise ClusterSpecError("insecure", spec.insecure, "true or false")
     _validate_hosts(spec.hosts)
-    _validate_for_kind(spec)
+    kind_check = kind_definition(spec.kind).validate
+    if kind_check is not None:
+        kind_check(spec)  # the fields only this kind reads
     return spec
-
-
-def _validate_for_kind(spec: ClusterSpec) -> None:
-    if spec.kind == "ssh" and not spec.hosts:
-        raise ClusterSpecError("hosts", list(spec.hosts),
-                               "at least one worker host for an ssh cluster")
-    if spec.kind == "shared":
-        if not spec.address:
-            raise ClusterSpecError("address", spec.address,
-                                   "the scheduler address, e.g. tls://scheduler.lab:8786")
-        protocol = spec.address.partition("://")[0] if "://" in spec.address else "tcp"
-        if protocol != "tls" and not spec.insecure:
-            raise ClusterSpecError(
-                "address", spec.address,
-                "a tls:// address: a shared cluster requires TLS (set insecure: true in "
-                "the profile to allow plain tcp on a trusted network)")
-        if protocol == "tls" and spec.tls is None:
-            raise ClusterSpecError("tls", None,
-                                   "ca_file, cert and key: the shared cluster requires TLS")
-    if spec.kind in ("local-cuda",) and spec.gpus == 0:
-        raise ClusterSpecError("gpus", 0, "at least 1 for local-cuda (use kind local for CPU)")
 
 
 def _validate_count(name: str, value: object, minimum: int) -> None:

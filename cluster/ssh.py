@@ -21,10 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import dask.config
 from dask.utils import parse_timedelta
 
-from .backends import flat_config, import_backend, scheduler_options
+from .backends import import_backend, scheduler_options, worker_settings
 from .errors import ClusterError, ClusterSpecError
 from .kinds import Launch
 
@@ -57,6 +56,21 @@ def connect_options(spec: ClusterSpec) -> dict[str, Any]:
         options["client_keys"] = [os.path.expanduser(str(k))
                                   for k in ([keys] if isinstance(keys, str) else keys)]
     return options
+
+
+def validate(spec: ClusterSpec) -> None:
+    if not spec.hosts:
+        raise ClusterSpecError("hosts", list(spec.hosts),
+                               "at least one worker host for an ssh cluster")
+
+
+def worker_plugins(spec: ClusterSpec) -> list[Any]:
+    """A CuPy memory pool on each worker, where the hosts have GPUs (CUDA workers)."""
+    if not any(entry["gpus"] for entry in spec.host_entries()):
+        return []
+    from .plugins import CupyMemoryPool
+
+    return [CupyMemoryPool()]
 
 
 def scheduler_host(spec: ClusterSpec) -> str:
@@ -217,13 +231,7 @@ def start(spec: ClusterSpec) -> SpecCluster:
             **w, **bounds, "remote_python": _tagged(w["remote_python"], token)}}
         for i, w in enumerate(arguments["workers"])
     }
-    # The remote processes inherit this process's Dask config (distributed
-    # serialises it into their command line), so the spec's config and
-    # environment travel with them.
-    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", default={}),
-               **spec.environment}
-    with _remote_output() as output, dask.config.set(
-            {**flat_config(spec), "distributed.nanny.pre-spawn-environ": environ}):
+    with _remote_output() as output, worker_settings(spec):
         try:
             return SpecCluster(workers, scheduler, name="suanli-ssh")
         except Exception as error:

@@ -14,41 +14,44 @@ import dask.config
 import xarray as xr
 import yaml
 
+from .atomic import Output, output_for
 from .building import from_arrays
 from .catalog import catalog
+from .census import write_with_value_census
 from .chunking import dask_array, panel_chunks, target_chunk_bytes
 from .compute import compute
-from .errors import DatasetError
+from .errors import DatasetError, SuanliError
 from .generators import generator_names
-from .manifest import Verification, verify
+from .manifest import Verification, file_digest, verify
 from .opening import open
 from .panel import sample_rate, text_values, validate
 from .parquet_store import write_parquet
 from .progress import progress_steps, progress_style
 from .storage import is_local, local_output
 from .tables import from_frame
-from .values import ValueReport, check_values, lazy_value_report, value_report
-from .zarr_store import PendingWrite, prepare_zarr, write_zarr
+from .values import ValueReport, check_values, value_report
+from .zarr_store import write_zarr
 
 __all__ = [
     "DatasetError",
-    "PendingWrite",
+    "Output",
+    "SuanliError",
     "ValueReport",
     "Verification",
     "catalog",
     "check_values",
     "compute",
     "dask_array",
+    "file_digest",
     "from_arrays",
     "from_frame",
     "generate",
     "generator_names",
     "is_local",
-    "lazy_value_report",
     "local_output",
     "open",
+    "output_for",
     "panel_chunks",
-    "prepare_zarr",
     "progress_steps",
     "progress_style",
     "sample_rate",
@@ -58,6 +61,7 @@ __all__ = [
     "value_report",
     "verify",
     "write",
+    "write_with_value_census",
 ]
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
+from .errors import DatasetError
 from .panel import validate
 
 
@@ -22,7 +23,7 @@ def from_arrays(signal: np.ndarray, *, sample_rate: float,
     """
     array = np.asarray(signal)
     if array.ndim != 3:
-        raise ValueError(f"signal must be 3-D (unit, time, channel), got shape {array.shape}")
+        raise DatasetError(f"signal must be 3-D (unit, time, channel), got shape {array.shape}")
     n_units, n_time, n_channels = array.shape
     ds = xr.Dataset(
         {"signal": (("unit", "time", "channel"), array)},

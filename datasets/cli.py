@@ -1,28 +1,22 @@
 """``suanli datasets ...``: the catalog, a dataset's facts, generated data, verification.
 
-Exit codes as for the rest of ``suanli``: 2 for bad input, 1 for a failure.
+Exit codes as for the rest of ``suanli`` (:mod:`suanli.command`): 2 for bad
+input, 1 for a failure.
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 from dask.utils import format_bytes, parse_bytes
 
-from .errors import DatasetError
+from suanli.command import EXIT_FAILED, fail
 
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
+from .errors import DatasetError
 
 #: Units each scenario generates by default when only a size is given.
 DEFAULT_UNITS = {"telemetry": 40, "traffic": 200, "vitals": 100}
-
-
-def _fail(error: Exception, code: int = EXIT_BAD_INPUT) -> None:
-    click.echo(f"error: {error}", err=True)
-    sys.exit(code)
 
 
 @click.group("datasets")
@@ -58,7 +52,7 @@ def info_command(dataset: str, values: bool) -> None:
     try:
         ds = open_dataset(dataset)
     except DatasetError as error:
-        _fail(error)
+        fail(error)
     click.echo(f"{dataset}: {format_bytes(int(ds.nbytes))}")
     click.echo("dims: " + ", ".join(f"{k}={v}" for k, v in ds.sizes.items()))
     for name, variable in ds.data_vars.items():
@@ -115,21 +109,23 @@ def generate_command(scenario: str, output: str, size: str | None, units: int | 
     from .generators import GENERATORS, open_synthetic
 
     if scenario not in GENERATORS:
-        _fail(DatasetError(f"unknown scenario {scenario!r}; known: "
+        fail(DatasetError(f"unknown scenario {scenario!r}; known: "
                            f"{', '.join(sorted(GENERATORS))}"))
     try:
         params = _generation_params(scenario, size, units, duration)
         query = "&".join(f"{k}={v}" for k, v in {**params, "seed": seed}.items())
         ds = open_synthetic(f"synthetic://{scenario}?{query}")
-    except (DatasetError, ValueError) as error:
-        _fail(error)
+    except ValueError as error:  # a size or duration that does not parse
+        fail(DatasetError(str(error)))
+    except DatasetError as error:
+        fail(error)
     click.echo(f"generating {scenario}: {ds.sizes['unit']} units x {ds.sizes['time']} samples "
                f"x {ds.sizes['channel']} channels, {format_bytes(int(ds.signal.nbytes))}",
                err=True)
     try:
         path = write(ds, output, overwrite=overwrite, progress=True, format=kind)
     except DatasetError as error:
-        _fail(error)
+        fail(error)
     click.echo(f"wrote {path}")
 
 
@@ -143,11 +139,11 @@ def verify_command(output: str, fast: bool) -> None:
     try:
         found = verify(output, checksums=not fast)
     except DatasetError as error:
-        _fail(error)
+        fail(error)
     if found.ok:
         click.echo(f"{output}: all {found.files_checked} files as written")
         return
     click.echo(f"{output}: {len(found.problems)} problem(s)")
     for problem in found.problems:
         click.echo(f"  {problem}")
-    sys.exit(EXIT_FAILED)
+    raise SystemExit(EXIT_FAILED)

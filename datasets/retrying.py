@@ -19,6 +19,8 @@ from typing import TypeVar
 import dask.config
 from dask.utils import parse_timedelta
 
+from .errors import DatasetError
+
 T = TypeVar("T")
 
 logger = logging.getLogger("suanli.datasets")
@@ -47,7 +49,7 @@ def backoff_waits() -> list[float]:
     config = dask.config.get(key)
     attempts = config["attempts"]
     if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
-        raise ValueError(f"config {key}.attempts must be a whole number of at least 1 "
+        raise DatasetError(f"config {key}.attempts must be a whole number of at least 1 "
                          f"(1: no retries), not {attempts!r}")
     first = float(parse_timedelta(config["backoff"]))
     most = float(parse_timedelta(config["max-backoff"]))

@@ -135,7 +135,7 @@ def check_values(ds: xr.Dataset, variable: str = "signal", policy: str = "report
     if policy == "ignore":
         return None
     if policy not in ("report", "reject"):
-        raise ValueError(f"policy must be 'report', 'reject' or 'ignore', not {policy!r}")
+        raise DatasetError(f"policy must be 'report', 'reject' or 'ignore', not {policy!r}")
     report = value_report(ds, variable)
     if policy == "reject" and any(report.counts[k] for k in KINDS if k not in allow):
         raise DatasetError(f"non-finite values: {report.summary()}",

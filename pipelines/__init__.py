@@ -7,9 +7,17 @@
 
 from __future__ import annotations
 
-from . import steps
+from . import steps  # noqa: F401  (registers the built-in steps)
 from .array_module import array_module
-from .errors import PipelineDefinitionError, PipelineError, RunOutputError, StepError
+from .errors import (
+    DeviceError,
+    ModelFileError,
+    PipelineDefinitionError,
+    PipelineError,
+    RunOutputError,
+    StepError,
+    SuanliError,
+)
 from .evaluation import classification_metrics
 from .pipeline import Pipeline, StepCall, load_pipeline, pipeline_names, step_sequence
 from .predict import predict_dataset
@@ -19,7 +27,9 @@ from .training.model import Model, load_model
 from .training.trainer import TrainConfig
 
 __all__ = [
+    "DeviceError",
     "Model",
+    "ModelFileError",
     "Pipeline",
     "PipelineDefinitionError",
     "PipelineError",
@@ -27,6 +37,7 @@ __all__ = [
     "RunResult",
     "StepCall",
     "StepError",
+    "SuanliError",
     "TrainConfig",
     "array_module",
     "classification_metrics",

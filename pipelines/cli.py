@@ -1,7 +1,8 @@
 """The ``suanli`` command.
 
-Exit codes: 0 success; 1 the run failed; 2 bad usage or input (unknown
-pipeline, step, parameter or ``--set`` key, bad dataset, occupied output).
+Exit codes (:mod:`suanli.command`, for every subcommand): 0 success; 1 the run
+failed; 2 bad usage or input (unknown pipeline, step, parameter or ``--set``
+key, bad value, bad dataset, occupied output), found before anything ran.
 """
 
 from __future__ import annotations
@@ -12,15 +13,10 @@ import sys
 import click
 import numpy as np
 
-from suanli.cluster import ClusterError
-from suanli.cluster.cli import cluster_group, parse_assignments
-from suanli.datasets import DatasetError
+from suanli.cluster.cli import cluster_group
+from suanli.command import exit_code, fail, parse_assignments
 from suanli.datasets.cli import datasets_group
-
-from .errors import PipelineDefinitionError, PipelineError, RunOutputError
-
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
+from suanli.errors import InputError, SuanliError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,14 +52,13 @@ def run_command(pipeline: str, dataset: str | None, cluster_name: str | None,
     try:
         with dask.config.set({"suanli.progress": "json"} if as_json else {}):
             result = run(pipeline, dataset=dataset, cluster=cluster_name, output=output,
-                         progress=True, say=lambda m: _log(as_json, "message", message=m),
-                         **{k.replace(".", "__"): v for k, v in overrides.items()})
-    except (PipelineDefinitionError, RunOutputError, DatasetError, ClusterError) as error:
-        _log(as_json, "error", message=f"error: {error}", exit_code=EXIT_BAD_INPUT)
-        sys.exit(EXIT_BAD_INPUT)
-    except PipelineError as error:
-        _log(as_json, "error", message=f"error: run failed: {error}", exit_code=EXIT_FAILED)
-        sys.exit(EXIT_FAILED)
+                         overrides=overrides, progress=True,
+                         say=lambda m: _log(as_json, "message", message=m))
+    except SuanliError as error:
+        message = f"error: {error}" if isinstance(error, InputError) \
+            else f"error: run failed: {error}"
+        _log(as_json, "error", message=message, exit_code=exit_code(error))
+        sys.exit(exit_code(error))
     if as_json:
         click.echo(json.dumps({"event": "result", "pipeline": result.pipeline,
                                "output": str(result.output), "metrics": result.metrics,
@@ -93,9 +88,8 @@ def predict_command(model: str, dataset: str, output: str | None) -> None:
     try:
         found = load_model(model)
         predictions = predict_dataset(found, datasets.open(dataset))
-    except (ValueError, DatasetError, PipelineDefinitionError) as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+    except SuanliError as error:
+        fail(error)
     values = predictions["prediction"].values.ravel()
     names, counts = np.unique(values[values != ""], return_counts=True)
     click.echo(f"{values.size} windows from {predictions.sizes['unit']} units")

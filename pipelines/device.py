@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import PipelineDefinitionError
+from .errors import DeviceError
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -23,10 +23,6 @@ if TYPE_CHECKING:
     from distributed import Client
 
 DEVICES = ("auto", "cpu", "gpu")
-
-
-class DeviceError(PipelineDefinitionError):
-    """The requested device cannot be used on this cluster."""
 
 
 @dataclass(frozen=True)

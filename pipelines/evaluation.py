@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
-METRICS = ("accuracy", "macro_f1", "confusion_matrix", "rmse", "mae", "r2")
+CLASSIFICATION_METRICS = ("accuracy", "macro_f1", "confusion_matrix")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
@@ -48,3 +50,9 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list
         "confusion_matrix": {"classes": classes, "counts": matrix.tolist()},
         "samples": total,
     }
+
+
+def selected_metrics(scores: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """``scores`` without the metrics of :data:`METRICS` that ``names`` (the pipeline's
+    ``evaluate.metrics``) leaves out; details such as ``per_class`` stay."""
+    return {key: value for key, value in scores.items() if key not in METRICS or key in names}

@@ -20,8 +20,8 @@ from distributed import KilledWorker
 from suanli.cluster import Cluster
 
 from .errors import PipelineError, StepError
-from .steps.fusion import Stage, plan
 from .pipeline import Pipeline
+from .steps.fusion import Stage, plan
 
 
 def steps_behind(pipe: Pipeline, ds: xr.Dataset, key: Any) -> list[str]:

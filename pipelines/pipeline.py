@@ -18,9 +18,9 @@ import xarray as xr
 import yaml
 
 from .errors import PipelineDefinitionError
-from .evaluation import METRICS
-from .steps.fusion import plan
+from .evaluation import CLASSIFICATION_METRICS, METRICS, REGRESSION_METRICS
 from .registry import check_parameters, get_step
+from .steps.fusion import plan
 from .training.trainer import TrainConfig
 
 
@@ -66,16 +66,11 @@ class Pipeline:
         if "name" not in spec or "steps" not in spec:
             raise PipelineDefinitionError(f"{source}: a pipeline needs 'name' and 'steps'")
         steps = tuple(_step_call(entry, source) for entry in spec["steps"] or [])
-        evaluate = tuple((spec.get("evaluate") or {}).get("metrics", METRICS))
-        unknown = [m for m in evaluate if m not in METRICS]
-        if unknown:
-            raise PipelineDefinitionError(f"{source}: unknown metrics {unknown}; known: "
-                                          f"{', '.join(METRICS)}")
         train = spec.get("train")
+        config = TrainConfig.from_mapping(dict(train)) if train is not None else None
         return cls(
-            name=str(spec["name"]), steps=steps,
-            train=TrainConfig.from_mapping(dict(train)) if train is not None else None,
-            evaluate=evaluate, dataset=spec.get("dataset"),
+            name=str(spec["name"]), steps=steps, train=config,
+            evaluate=_metrics(spec.get("evaluate"), config, source), dataset=spec.get("dataset"),
             description=str(spec.get("description", "")).strip(),
             values=_values_policy(spec.get("values"), source),
             device=_device(spec.get("device", "auto"), source),
@@ -101,6 +96,12 @@ class Pipeline:
             _assign(spec, key, value)
         return Pipeline.from_mapping(spec, source=f"pipeline {self.name!r}")
 
+    def check(self, ds: xr.Dataset) -> None:
+        """Build the steps' graph on ``ds`` without computing anything, so that what
+        depends on the data (a window longer than the series, a band above the
+        Nyquist frequency) fails now, before a cluster starts or a file is written."""
+        self.transform(ds)
+
     def transform(self, ds: xr.Dataset) -> xr.Dataset:
         """Apply every step, lazily; consecutive steps that can share a pass over the
         data are fused (:mod:`.fusion`: same results, fewer passes)."""
@@ -124,6 +125,27 @@ def _step_call(entry: Any, source: str) -> StepCall:
 
 
 DEFAULT_VALUES: Mapping[str, Any] = {"policy": "report", "allow": ("nan",)}
+
+
+def _metrics(given: Any, train: TrainConfig | None, source: str) -> tuple[str, ...]:
+    """The ``evaluate`` block's metrics: known ones, and ones the model can be scored by."""
+    given = given or {}
+    if not isinstance(given, Mapping) or set(given) - {"metrics"}:
+        raise PipelineDefinitionError(f"{source}: evaluate is a mapping with one key, metrics")
+    metrics = given.get("metrics", METRICS)
+    metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise PipelineDefinitionError(f"{source}: unknown metrics {unknown}; known: "
+                                      f"{', '.join(METRICS)}")
+    task_metrics = {"softmax": CLASSIFICATION_METRICS, "linear": REGRESSION_METRICS}
+    # All of them (the default) means "whichever apply": only a choice is checked.
+    allowed = task_metrics.get(train.model) if train is not None else None
+    if allowed is not None and metrics != METRICS and any(m not in allowed for m in metrics):
+        raise PipelineDefinitionError(
+            f"{source}: a {train.model} model is scored by {', '.join(allowed)}; "  # type: ignore[union-attr]
+            f"evaluate.metrics asks for {', '.join(m for m in metrics if m not in allowed)}")
+    return metrics
 
 
 def _device(value: Any, source: str) -> str:

@@ -11,6 +11,7 @@ import xarray as xr
 
 from suanli import datasets
 
+from .errors import ModelFileError
 from .pipeline import Pipeline
 from .training.features import feature_names, feature_table
 from .training.model import Model
@@ -27,7 +28,7 @@ def predict_dataset(model: Model, ds: xr.Dataset) -> xr.Dataset:
     features = Pipeline(pipe.name, tuple(steps)).transform(datasets.validate(ds))
     assert pipe.train is not None
     if feature_names(features, pipe.train.features) != model.feature_names:
-        raise ValueError("the pipeline recorded in the model makes different features than "
+        raise ModelFileError("the pipeline recorded in the model makes different features than "
                          "the model was trained on; was the model file edited?")
     table = feature_table(features, pipe.train.features, None)
     X = np.asarray(table.X.compute(scheduler="threads"))

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import xarray as xr
 
 from .errors import PipelineDefinitionError
+from .parameters import check_type
 
 StepFunction = Callable[..., xr.Dataset]
 #: Checks a step's parameters (its defaults, then the given ones), raising
@@ -92,29 +93,7 @@ def check_parameters(name: str, params: Mapping[str, Any]) -> None:
             raise PipelineDefinitionError(
                 f"step {name!r} has no parameter {key!r}; its parameters: "
                 f"{', '.join(info.parameters) or 'none'}")
-        expected = _expected_type(defaults.get(key))
-        if expected is not None and not _is_a(value, expected[0]):
-            raise PipelineDefinitionError(f"{name}: {key} must be {expected[1]}, got {value!r}")
+        check_type(name, key, value, defaults.get(key))
     if info.check is not None:
         info.check({**defaults, **params})
 
-
-def _expected_type(default: Any) -> tuple[type | tuple[type, ...], str] | None:
-    """The type a parameter's values must have, judged by its default (None: any)."""
-    if isinstance(default, bool):
-        return bool, "true or false"
-    if isinstance(default, int):
-        return int, "a whole number"
-    if isinstance(default, float):
-        return (int, float), "a number"
-    if isinstance(default, str):
-        return str, "a string"
-    if isinstance(default, tuple | list):
-        return (tuple, list), "a list"
-    return None
-
-
-def _is_a(value: Any, kind: type | tuple[type, ...]) -> bool:
-    if isinstance(value, bool) and kind is not bool:
-        return False  # YAML's true is no number
-    return isinstance(value, kind)

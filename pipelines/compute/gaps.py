@@ -16,7 +16,15 @@ import numba
 import numpy as np
 
 from ..array_module import array_module, to_numpy
-from .layout import FASTMATH, as_series, is_compiled_dtype, n_tiles, series_rows, tile_samples, time_last
+from .layout import (
+    FASTMATH,
+    as_series,
+    is_compiled_dtype,
+    n_tiles,
+    series_rows,
+    tile_samples,
+    time_last,
+)
 
 #: The fills of a chunk's gaps by series (numbered as :func:`nan_positions` does):
 #: (start, end, values) runs, worked out by :func:`gap_fills`.

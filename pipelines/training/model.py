@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..array_module import array_module
+from ..errors import ModelFileError
 from .network import Network, Params
 
 FORMAT = "suanli-model/2"
@@ -63,10 +64,14 @@ class Model:
 
 def load_model(path: str | Path) -> Model:
     """Read a model written by :meth:`Model.save`."""
-    with np.load(Path(path), allow_pickle=False) as data:
-        meta = json.loads(str(data["meta"]))
+    try:
+        opened = np.load(Path(path), allow_pickle=False)
+        meta = json.loads(str(opened["meta"]))
+    except (OSError, ValueError, KeyError) as error:  # not an .npz, or not ours
+        raise ModelFileError(f"{path}: not a suanli model file ({error})") from error
+    with opened as data:
         if meta.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a suanli model file of format {FORMAT} "
+            raise ModelFileError(f"{path}: not a suanli model file of format {FORMAT} "
                              f"(found {meta.get('format')!r})")
         params = {k.removeprefix("param_"): data[k] for k in data.files
                   if k.startswith("param_")}

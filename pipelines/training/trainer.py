@@ -17,13 +17,14 @@ import xarray as xr
 from suanli.datasets import text_values
 
 from ..array_module import to_numpy
-from ..errors import PipelineDefinitionError, PipelineError
 from ..compute.sampling import stratified_sample
+from ..errors import PipelineDefinitionError, PipelineError
+from ..parameters import check_type
 from .data_parallel import History, fit_network, fit_network_local_steps, rebalance
 from .features import FeatureTable, encode_labels, feature_table
 from .model import Model
 from .network import Network, Task
-from .optimizers import SCHEDULES
+from .optimizers import OPTIMIZERS, SCHEDULES
 
 #: softmax: classification; linear: regression; mlp: either, from the label's dtype.
 MODELS = ("softmax", "linear", "mlp")
@@ -65,6 +66,10 @@ class TrainConfig:
                 raise PipelineDefinitionError(
                     f"train has no parameter {key!r}; its parameters: {', '.join(allowed)}")
         values = dict(values)
+        defaults = cls()
+        for key, value in values.items():
+            if key not in ("features", "hidden"):  # a single name or width is allowed there
+                check_type("train", key, value, getattr(defaults, key))
         if "features" in values:
             values["features"] = tuple([values["features"]] if isinstance(values["features"], str)
                                        else values["features"])
@@ -87,6 +92,11 @@ class TrainConfig:
                                           f"{self.learning_rate!r}")
         if not self.features:
             raise PipelineDefinitionError("train: name at least one feature variable")
+        if self.optimizer not in OPTIMIZERS:
+            raise PipelineDefinitionError(f"train: optimizer {self.optimizer!r} is unknown; "
+                                          f"choose from {', '.join(OPTIMIZERS)}")
+        if not self.l2 >= 0:
+            raise PipelineDefinitionError(f"train: l2 must be >= 0, got {self.l2!r}")
         if self.schedule not in SCHEDULES:
             raise PipelineDefinitionError(f"train: schedule {self.schedule!r} is unknown; "
                                           f"choose from {', '.join(SCHEDULES)}")

@@ -145,7 +145,7 @@ def test_retry_settings_are_checked() -> None:
     from suanli.datasets.retrying import read_with_retries
 
     with dask.config.set({"suanli.datasets.read-retries.attempts": 0}), \
-            pytest.raises(ValueError, match=r"suanli\.datasets\.read-retries\.attempts must "
+            pytest.raises(DatasetError, match=r"suanli\.datasets\.read-retries\.attempts must "
                                             r"be a whole number of at least 1"):
         read_with_retries(lambda: 1, what="x")
     with dask.config.set({"suanli.datasets.read-retries.attempts": 1}):

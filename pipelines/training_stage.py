@@ -1,0 +1,82 @@
+"""A run's second stage: the model trained on the features, scored, saved and plotted."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import xarray as xr
+
+from .array_module import to_numpy
+from .device import array_to_device
+from .evaluation import classification_metrics, regression_metrics, selected_metrics
+from .plots import (
+    plot_confusion_matrix,
+    plot_feature_distributions,
+    plot_predicted_vs_true,
+    plot_training_curve,
+)
+from .run_state import Run
+from .training.trainer import fit, predict_table, split_tables
+
+
+def train_and_evaluate(run: Run, features: xr.Dataset) -> None:
+    """Fit ``run.pipe.train`` on the train units' features, score the test units into
+    ``run.metrics`` (the metrics the pipeline's ``evaluate`` names), save the model."""
+    pipe = run.pipe
+    config = pipe.train
+    assert config is not None
+    train_table, test_table, classes, validation_table = split_tables(
+        features, config.features, config.validation_fraction, config.seed)
+    for table in (train_table, test_table, validation_table):
+        if table is not None and run.device == "gpu":
+            table.X = array_to_device(table.X, run.device).persist()
+    # The planned threads, not those alive now: the blocks, and so the model, are the
+    # same whether or not a worker is restarting at this moment.
+    parallelism = run.cluster.planned_threads
+    with run.timed("training"):
+        run.say(f"training {config.model} on {train_table.X.shape[0]} windows x "
+                f"{train_table.X.shape[1]} features, {config.epochs} epochs")
+        outcome = fit(train_table, classes, config, parallelism=parallelism,
+                      progress=run.progress, pipeline=pipe.to_mapping(),
+                      validation=validation_table, checkpoint=run.directory.checkpoint)
+        if outcome.history.resumed_from is not None:
+            run.say(f"resumed training after epoch {outcome.history.resumed_from + 1} from "
+                    f"{run.directory.checkpoint}")
+    run.output("model", outcome.model.save(run.path("model.npz")))
+    with run.timed("evaluation"):
+        predicted, finite = predict_table(outcome.model, test_table)
+        assert test_table.y is not None
+        scores = (classification_metrics(test_table.y[finite], predicted, classes) if classes
+                  else regression_metrics(test_table.y[finite], predicted))
+    metrics: dict[str, Any] = selected_metrics(scores, pipe.evaluate)
+    metrics.update(
+        test_samples=int(finite.sum()), test_units=len(test_table.units),
+        train_samples=outcome.train_rows, train_units=len(train_table.units),
+        dropped_nonfinite_windows=outcome.dropped_rows + int((~finite).sum()),
+        final_train_loss=outcome.history.loss[-1],
+        **{"final_train_accuracy" if classes else "final_train_mse":
+           outcome.history.accuracy[-1]},
+        epochs_run=len(outcome.history.loss), best_epoch=outcome.history.best_epoch,
+        resumed_after_epoch=outcome.history.resumed_from,
+    )
+    run.metrics.update(metrics)
+    with run.timed("plots"):
+        train_X = to_numpy(train_table.X.compute())
+        assert train_table.y is not None
+        if classes:
+            plot_feature_distributions(train_X, train_table.y, train_table.feature_names,
+                                       classes, outcome.model.params["W0"],
+                                       run.path("plots/feature_distributions.png"))
+        else:
+            plot_predicted_vs_true(test_table.y[finite], predicted, metrics,
+                                   run.path("plots/predicted_vs_true.png"))
+        plot_training_curve(outcome.history.loss, outcome.history.accuracy,
+                            run.path("plots/training_curve.png"),
+                            outcome.history.validation_loss)
+        if "confusion_matrix" in metrics:
+            run.output("confusion_matrix_plot", plot_confusion_matrix(
+                metrics, run.path("plots/confusion_matrix.png")))
+    run.path("training_history.json").write_text(json.dumps(
+        dataclasses.asdict(outcome.history)))
