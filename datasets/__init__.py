@@ -21,6 +21,7 @@ from .census import write_with_value_census
 from .chunking import dask_array, panel_chunks, target_chunk_bytes
 from .compute import compute
 from .errors import DatasetError, SuanliError
+from .formats import Format, known_formats, register_format
 from .generators import generator_names
 from .manifest import Verification, file_digest, verify
 from .opening import open
@@ -34,6 +35,7 @@ from .zarr_store import write_zarr
 
 __all__ = [
     "DatasetError",
+    "Format",
     "Output",
     "SuanliError",
     "ValueReport",
@@ -48,12 +50,14 @@ __all__ = [
     "generate",
     "generator_names",
     "is_local",
+    "known_formats",
     "local_output",
     "open",
     "output_for",
     "panel_chunks",
     "progress_steps",
     "progress_style",
+    "register_format",
     "sample_rate",
     "target_chunk_bytes",
     "text_values",

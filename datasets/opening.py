@@ -10,13 +10,11 @@ import xarray as xr
 from .atomic import recover_interrupted_swap
 from .catalog import catalog_entry
 from .errors import DatasetError
+from .formats import format_of, get_format, recognised_format
 from .generators import open_synthetic
 from .manifest import MANIFEST, verify
-from .netcdf import NETCDF_SUFFIXES, open_netcdf
 from .remote import recover_interrupted_commit
-from .sources import Source, format_of
-from .tables import CSV_SUFFIXES, PARQUET_SUFFIXES, open_tables
-from .zarr_store import has_consolidated_metadata, open_zarr
+from .sources import Source
 
 SUPPORTED = ("synthetic://SCENARIO?..., a catalog name, Zarr (*.zarr), NetCDF/HDF5 (*.nc, "
              "*.h5), Parquet (*.parquet) or CSV (*.csv, *.csv.gz): a file, folder or glob, "
@@ -50,30 +48,15 @@ def open(uri: str | Path, *, storage_options: dict[str, Any] | None = None,
         recover_interrupted_commit(source.fs, source.path)  # one killed mid-commit
     kind = format or format_of(text)
     if kind is None and source.exists() and source.isdir():
-        if source.fs.exists(f"{source.path}/zarr.json") or \
-                source.fs.exists(f"{source.path}/.zgroup"):
-            kind = "zarr"
-        else:
-            kind = _folder_format(source)
+        kind = recognised_format(source) or _folder_format(source)
     if kind is None:
         if not source.exists() and not any(c in text for c in "*?["):
             raise DatasetError(f"no such dataset; expected {SUPPORTED}", path=text)
         raise DatasetError(f"unsupported dataset format; expected {SUPPORTED}", path=text)
-    if kind == "zarr":
-        if source.is_local:
-            return open_zarr(Path(source.path))
-        mapper = source.fs.get_mapper(source.path)
-        try:
-            return xr.open_zarr(mapper, chunks={},
-                                consolidated=has_consolidated_metadata(mapper.get))
-        except Exception as error:
-            raise DatasetError(f"cannot open as Zarr: {error}", path=text) from error
-    if kind == "netcdf":
-        return open_netcdf(source, source.files(NETCDF_SUFFIXES))
-    suffixes = PARQUET_SUFFIXES if kind == "parquet" else CSV_SUFFIXES
-    if source.isdir():
-        _check_against_manifest(source)
-    return open_tables(source, source.files(suffixes), kind, **mapping)
+    reader = get_format(kind)
+    if reader.recognise is None and source.isdir():
+        _check_against_manifest(source)  # a folder of files, not a store of its own
+    return reader.open(source, **mapping)
 
 
 def _check_against_manifest(folder: Source) -> None:

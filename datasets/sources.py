@@ -77,18 +77,3 @@ class Source:
 def _matches(name: str, suffixes: Sequence[str]) -> bool:
     lowered = name.lower()
     return any(lowered.endswith(s) for s in suffixes)
-
-
-def format_of(name: str) -> str | None:
-    """``zarr``, ``netcdf``, ``parquet`` or ``csv`` from a name's ending."""
-    from .netcdf import NETCDF_SUFFIXES
-    from .tables import CSV_SUFFIXES, PARQUET_SUFFIXES
-
-    lowered = name.lower().rstrip("/")
-    if lowered.endswith(".zarr"):
-        return "zarr"
-    for kind, suffixes in (("netcdf", NETCDF_SUFFIXES), ("parquet", PARQUET_SUFFIXES),
-                           ("csv", CSV_SUFFIXES)):
-        if _matches(lowered, suffixes):
-            return kind
-    return None

@@ -44,6 +44,8 @@ def test_run_succeeds_with_overrides_and_prints_a_summary(tmp_path: Path) -> Non
     (["run", "sensor-faults", "--dataset", "missing.zarr"], "no such Zarr store"),
     (["run", "sensor-faults", "--cluster", "nowhere"], "'nowhere'"),
     (["run", "sensor-faults", "--dataset", "synthetic://telemetry?units=x"], "should be int"),
+    (["run", "sensor-faults", "--set", "train.optimizer=rmsprop"], "optimizer 'rmsprop'"),
+    (["run", "sensor-faults", "--set", "window.size=99999999"], "at most the series length"),
 ])
 def test_bad_input_exits_2_with_a_clear_message(tmp_path: Path, args: list[str],
                                                  fragment: str) -> None:

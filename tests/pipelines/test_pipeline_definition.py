@@ -68,3 +68,52 @@ def test_training_options_are_checked_up_front() -> None:
                               "train.optimizer": "sgd", "train.model": "mlp",
                               "train.hidden": [8, 8]})
     assert ok.train is not None and ok.train.hidden == (8, 8)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("train.optimizer", "rmsprop", r"optimizer 'rmsprop' is unknown; choose from sgd, adam"),
+    ("train.learning_rate", "fast", r"learning_rate must be a number, got 'fast'"),
+    ("train.epochs", 2.5, r"epochs must be a whole number"),
+    ("train.l2", -1, r"l2 must be >= 0"),
+    ("window.size", "1s", r"window: size must be a whole number, got '1s'"),
+    ("window.size", 1, r"window: size must be >= 2"),
+    ("fill_gaps.max_gap", 0, r"max_gap must be >= 1"),
+    ("window_features.taper", "kaiser", r"taper must be one of"),
+    ("window_features.stats", ["mean", "median"], r"unknown stats \['median'\]"),
+    ("window_features.bands", [[10, 5]], r"0 <= low < high"),
+    ("window_features.log", "yes", r"log must be true or false"),
+    ("split.test_fraction", 1.5, r"test_fraction must be between 0 and 1"),
+])
+def test_every_value_is_checked_when_the_pipeline_meets_its_overrides(
+        key: str, value: object, message: str) -> None:
+    with pytest.raises(PipelineDefinitionError, match=message):
+        load_pipeline("sensor-faults").with_overrides({key: value})
+
+
+def test_data_dependent_mistakes_fail_before_a_cluster_starts(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    from suanli import cluster, pipelines
+
+    def no_cluster(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr(cluster, "start", no_cluster)
+    source = "synthetic://telemetry?units=4&minutes=1&seed=0"  # 1024 Hz, 61,440 samples
+    with pytest.raises(PipelineDefinitionError, match=r"at most the series length"):
+        pipelines.run("sensor-faults", source, output=tmp_path / "run",
+                      overrides={"window.size": 100_000})
+    with pytest.raises(PipelineDefinitionError, match=r"above the Nyquist frequency"):
+        pipelines.run("sensor-faults", source, output=tmp_path / "run",
+                      overrides={"window_features.bands": [[1, 10], [600, 900]]})
+    assert not any(tmp_path.iterdir())
+
+
+def test_evaluate_names_the_metrics_that_are_kept() -> None:
+    spec = load_pipeline("sensor-faults").to_mapping()
+    pipe = Pipeline.from_mapping({**spec, "evaluate": {"metrics": ["accuracy"]}})
+    assert pipe.evaluate == ("accuracy",)
+    with pytest.raises(PipelineDefinitionError, match=r"softmax model is scored by accuracy"):
+        Pipeline.from_mapping({**spec, "evaluate": {"metrics": ["rmse"]}})
+    with pytest.raises(PipelineDefinitionError, match=r"unknown metrics \['auc'\]"):
+        Pipeline.from_mapping({**spec, "evaluate": {"metrics": ["auc"]}})
