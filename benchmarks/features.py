@@ -86,7 +86,7 @@ def suanli_features(ds: xr.Dataset) -> None:
 
 
 def suanli_steps_one_by_one(ds: xr.Dataset) -> None:
-    """The same steps without fusion (:mod:`suanli.pipelines.fusion`): each its own tasks."""
+    """The same steps without fusion (:mod:`suanli.pipelines.steps.fusion`): each its own tasks."""
     out = ds
     for call in FEATURE_STEPS.steps:
         out = call.apply(out)

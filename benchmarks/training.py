@@ -31,11 +31,8 @@ import numpy as np
 from distributed import wait
 
 from suanli import cluster
-from suanli.pipelines.training.data_parallel import (
-    fit_network,
-    fit_network_local_steps,
-    rebalance,
-)
+from suanli.pipelines.training.data_parallel import fit_network, rebalance
+from suanli.pipelines.training.local_steps import fit_network_local_steps
 from suanli.pipelines.training.network import Network
 
 FEATURES, CLASSES, BLOCK_ROWS = 45, 5, 250_000

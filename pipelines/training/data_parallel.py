@@ -77,7 +77,7 @@ def rebalance(X: da.Array, y: np.ndarray, parallelism: int) -> tuple[da.Array, d
 
 
 @dataclass(frozen=True)
-class _Blocks:
+class Blocks:
     """Delayed row blocks and where each starts in the global row order."""
 
     X: list[Any]
@@ -86,7 +86,7 @@ class _Blocks:
     rows: int
 
     @classmethod
-    def of(cls, X: da.Array, y: da.Array) -> _Blocks:
+    def of(cls, X: da.Array, y: da.Array) -> Blocks:
         offsets = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]]).astype(int).tolist()
         return cls(X.to_delayed().ravel().tolist(), y.to_delayed().ravel().tolist(), offsets,
                    int(X.shape[0]))
@@ -110,8 +110,8 @@ def fit_network(network: Network, X: da.Array, y: da.Array, *, epochs: int,
     training stops early, and a later call with the same ``fingerprint``
     resumes from it.
     """
-    train = _Blocks.of(X, y)
-    held_out = _Blocks.of(*validation) if validation is not None else None
+    train = Blocks.of(X, y)
+    held_out = Blocks.of(*validation) if validation is not None else None
     step = make_optimizer(optimizer, learning_rate)
     state = load_checkpoint(checkpoint, fingerprint) if checkpoint is not None else None
     history = History()
@@ -188,7 +188,7 @@ class _StepState:
 
     def advanced(self, l2: float, rate: float, parts: tuple[Part, ...]) -> _StepState:
         """The state after the optimizer's step at ``rate`` on the summed ``parts``."""
-        grads, loss, score = _sum_parts(*parts)
+        grads, loss, score = sum_parts(*parts)
         grads = {name: grad + l2 * self.params[name] if name.startswith("W") else grad
                  for name, grad in grads.items()}
         optimizer = copy.deepcopy(self.optimizer)  # tasks must not change their inputs
@@ -197,7 +197,7 @@ class _StepState:
                           self.loss + loss, self.score + score)
 
 
-def _epochs_graph(network: Network, start: _StepState, blocks: _Blocks,
+def _epochs_graph(network: Network, start: _StepState, blocks: Blocks,
                   plan: list[tuple[float, list[tuple[int, int, int, int] | None]]],
                   class_weight: np.ndarray | None, l2: float) -> list[Any]:
     """Epochs of synchronised steps as one graph, each epoch a (learning rate, batches)
@@ -217,7 +217,7 @@ def _epochs_graph(network: Network, start: _StepState, blocks: _Blocks,
                         batch, class_weight, *summed)
                    for mine, xb, yb, offset in zip(own, blocks.X, blocks.y, blocks.offsets,
                                                    strict=True)]
-            summed, update_rate = _tree_sum(own, FLAT_SUM, _add_steps), rate
+            summed, update_rate = tree_sum(own, FLAT_SUM, _add_steps), rate
         finals.append(finish(own[0], l2, rate, *summed))
     return finals
 
@@ -245,20 +245,20 @@ def _finish_step(previous: _StepState | tuple[_StepState, Part], l2: float, rate
     return state.advanced(l2, rate, tuple(part for _, part in summed))
 
 
-def _summed(network: Network, state: Any, blocks: _Blocks,
+def _summed(network: Network, state: Any, blocks: Blocks,
             batch: tuple[int, int, int, int] | None, class_weight: np.ndarray | None) -> Any:
     """Every block's part at ``state``'s parameters, summed (delayed)."""
     gradient = dask.delayed(_state_gradient, pure=True)
     parts = [gradient(network, state, xb, yb, offset, blocks.rows, batch, class_weight)
              for xb, yb, offset in zip(blocks.X, blocks.y, blocks.offsets, strict=True)]
-    return dask.delayed(_sum_parts, pure=True)(*_tree_sum(parts, FLAT_SUM))
+    return dask.delayed(sum_parts, pure=True)(*tree_sum(parts, FLAT_SUM))
 
 
 def _state_gradient(network: Network, state: _StepState, *args: Any) -> Part:
     return _block_gradient(network, state.params, *args)
 
 
-def _sum_parts(*parts: Part) -> Part:
+def sum_parts(*parts: Part) -> Part:
     """Sum in the given order: every block sums the same parts the same way."""
     total = parts[0]
     for part in parts[1:]:
@@ -309,7 +309,7 @@ def _add_steps(a: tuple[Any, Part], b: tuple[Any, Part]) -> tuple[None, Part]:
     return None, _add_parts(a[1], b[1])
 
 
-def _tree_sum(parts: list[Any], leaves: int, adder: Callable[[Any, Any], Any] = _add_parts
+def tree_sum(parts: list[Any], leaves: int, adder: Callable[[Any, Any], Any] = _add_parts
               ) -> list[Any]:
     """Pairwise delayed sums until at most ``leaves`` parts are left."""
     add = dask.delayed(adder, pure=True)
@@ -317,63 +317,3 @@ def _tree_sum(parts: list[Any], leaves: int, adder: Callable[[Any, Any], Any] = 
         paired = [add(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
         parts = paired + ([parts[-1]] if len(parts) % 2 else [])
     return parts
-
-
-def fit_network_local_steps(network: Network, X: da.Array, y: da.Array, *, rounds: int,
-                            local_steps: int, batch_size: int, learning_rate: float,
-                            momentum: float = 0.9, l2: float = 0.0, seed: int = 0,
-                            class_weight: np.ndarray | None = None, progress: bool = False,
-                            on_epoch: Callable[[int, Params], None] | None = None
-                            ) -> tuple[Params, History]:
-    """Local SGD with model averaging: a different algorithm from :func:`fit_network`.
-
-    Each round every block starts from the shared parameters, takes
-    ``local_steps`` SGD-with-momentum steps on mini-batches of its own rows,
-    and the client averages the blocks' parameters (weighted by their rows).
-    One synchronisation per round instead of one per step, so it suits
-    clusters where synchronising is expensive; the result depends on how the
-    rows are split into blocks, and ``History.loss`` holds each round's mean
-    loss over the local steps.
-    """
-    train = _Blocks.of(X, y)
-    params = network.init(seed)
-    history = History()
-    local = dask.delayed(_local_training, pure=True)
-    bar = progress_steps("training", rounds, "rounds", enabled=progress)
-    for round_ in range(rounds):
-        shared = dask.delayed(params)
-        parts = [local(network, shared, xb, yb, index, round_, local_steps, batch_size,
-                       learning_rate, momentum, l2, seed, class_weight)
-                 for index, (xb, yb) in enumerate(zip(train.X, train.y, strict=True))]
-        (total,) = dask.compute(dask.delayed(_sum_parts, pure=True)(*_tree_sum(parts, FLAT_SUM)))
-        weighted, loss, rows = total
-        params = {k: v / rows for k, v in weighted.items()}
-        history.loss.append(loss / (rows * local_steps))
-        if on_epoch is not None:
-            on_epoch(round_, params)
-        bar.update()
-    bar.close()
-    return params, history
-
-
-def _local_training(network: Network, params: Params, X: Any, y: Any, index: int, round_: int,
-                    steps: int, batch_size: int, learning_rate: float, momentum: float,
-                    l2: float, seed: int, class_weight: np.ndarray | None
-                    ) -> tuple[Params, float, float]:
-    """``steps`` local steps; returns (parameters x rows, rows x mean loss, rows)."""
-    rng = np.random.default_rng([seed, round_, index])
-    xp = array_module(X)
-    n_rows = X.shape[0]
-    local = {k: v.copy() for k, v in params.items()}
-    velocity = {k: np.zeros_like(v) for k, v in params.items()}
-    loss_sum = 0.0
-    for _ in range(steps):
-        rows = xp.asarray(rng.choice(n_rows, size=min(batch_size, n_rows), replace=False))
-        grads, loss, _ = network.gradient(local, X[rows], y[rows], len(rows), class_weight)
-        loss_sum += loss / len(rows)
-        for name, grad in grads.items():
-            if name.startswith("W"):
-                grad = grad + l2 * local[name]
-            velocity[name] = momentum * velocity[name] + grad
-            local[name] = local[name] - learning_rate * velocity[name]
-    return {k: v * n_rows for k, v in local.items()}, loss_sum * n_rows, float(n_rows)

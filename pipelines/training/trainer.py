@@ -20,8 +20,9 @@ from ..array_module import to_numpy
 from ..compute.sampling import stratified_sample
 from ..errors import PipelineDefinitionError, PipelineError
 from ..parameters import check_type
-from .data_parallel import History, fit_network, fit_network_local_steps, rebalance
+from .data_parallel import History, fit_network, rebalance
 from .features import FeatureTable, encode_labels, feature_table
+from .local_steps import fit_network_local_steps
 from .model import Model
 from .network import Network, Task
 from .optimizers import OPTIMIZERS, SCHEDULES

@@ -288,7 +288,7 @@ def test_training_survives_a_killed_worker() -> None:
 
 def test_local_steps_mode_learns_with_one_sync_per_round(local_cluster: cluster.Cluster
                                                          ) -> None:
-    from suanli.pipelines.training.data_parallel import fit_network_local_steps
+    from suanli.pipelines.training.local_steps import fit_network_local_steps
 
     X, y = _problem(0)
     train, test = slice(0, 4500), slice(4500, None)
