@@ -21,6 +21,11 @@ def chosen_kind(gpu_count: int | None = None) -> str:
     return "local-cuda" if count > 0 else "local"
 
 
+def validate(spec: ClusterSpec) -> None:
+    """What a local cluster checks: ``auto`` starts one (or a local-cuda one)."""
+    local.validate(spec)
+
+
 def launch(spec: ClusterSpec) -> Launch:
     kind = chosen_kind()
     module = local_cuda if kind == "local-cuda" else local

@@ -6,6 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .backends import scheduler_options, worker_settings
+from .errors import ClusterSpecError
 from .kinds import Launch
 
 if TYPE_CHECKING:
@@ -49,6 +50,14 @@ def local_arguments(spec: ClusterSpec) -> dict[str, Any]:
     if scheduler_options(spec):
         kwargs["scheduler_kwargs"] = scheduler_options(spec)
     return kwargs
+
+
+def validate(spec: ClusterSpec) -> None:
+    """Threads this machine can run: at most four per core."""
+    cores = os.cpu_count() or 1
+    if spec.threads_per_worker is not None and spec.threads_per_worker > 4 * cores:
+        raise ClusterSpecError("threads_per_worker", spec.threads_per_worker,
+                               f"at most {4 * cores} (4x the {cores} cores here)")
 
 
 def launch(spec: ClusterSpec) -> Launch:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,11 +120,6 @@ def validate(spec: ClusterSpec) -> ClusterSpec:
     for name in ("workers", "threads_per_worker"):
         _validate_count(name, getattr(spec, name), minimum=1)
     _validate_count("gpus", spec.gpus, minimum=0)
-    cores = os.cpu_count() or 1
-    if (spec.kind in ("local", "auto") and spec.threads_per_worker is not None
-            and spec.threads_per_worker > 4 * cores):
-        raise ClusterSpecError("threads_per_worker", spec.threads_per_worker,
-                               f"at most {4 * cores} (4x the {cores} cores here)")
     _validate_memory(spec.memory_limit)
     if not isinstance(spec.host, str) or not spec.host:
         raise ClusterSpecError("host", spec.host, "an interface address such as 127.0.0.1")

@@ -61,6 +61,8 @@ def test_a_kinds_worker_plugins_are_on_its_workers(demo_kind: str) -> None:
     (dict(kind="ssh"), "at least one worker host"),
     (dict(kind="shared", address="tcp://127.0.0.1:8786"), "requires TLS"),
     (dict(kind="local-cuda", gpus=0), "at least 1 for local-cuda"),
+    (dict(kind="local", threads_per_worker=10_000), r"at most \d+ \(4x the \d+ cores here\)"),
+    (dict(kind="auto", threads_per_worker=10_000), r"4x the \d+ cores here"),
 ])
 def test_the_builtin_kinds_check_their_fields_in_their_own_modules(
         spec: dict[str, Any], message: str) -> None:
