@@ -138,12 +138,12 @@ def _metrics(given: Any, train: TrainConfig | None, source: str) -> tuple[str, .
     if unknown:
         raise PipelineDefinitionError(f"{source}: unknown metrics {unknown}; known: "
                                       f"{', '.join(METRICS)}")
-    task_metrics = {"softmax": CLASSIFICATION_METRICS, "linear": REGRESSION_METRICS}
+    model = train.model if train is not None else None
+    allowed = {"softmax": CLASSIFICATION_METRICS, "linear": REGRESSION_METRICS}.get(model or "")
     # All of them (the default) means "whichever apply": only a choice is checked.
-    allowed = task_metrics.get(train.model) if train is not None else None
     if allowed is not None and metrics != METRICS and any(m not in allowed for m in metrics):
         raise PipelineDefinitionError(
-            f"{source}: a {train.model} model is scored by {', '.join(allowed)}; "  # type: ignore[union-attr]
+            f"{source}: a {model} model is scored by {', '.join(allowed)}; "
             f"evaluate.metrics asks for {', '.join(m for m in metrics if m not in allowed)}")
     return metrics
 
