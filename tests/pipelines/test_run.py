@@ -277,7 +277,7 @@ def test_a_worker_killed_during_the_features_changes_nothing(tmp_path: Path) -> 
             self.done, self.kill_after, self.victim, self.killed_at = 0, None, 0, None
 
         def transition(self, key, start, finish, *args, **kwargs):  # type: ignore[no-untyped-def]
-            if finish == "memory" and "features_block" in str(key):
+            if finish == "memory" and "fill_zscore_features" in str(key):
                 self.done += 1
                 if self.kill_after is not None and self.killed_at is None \
                         and self.done >= self.kill_after:
