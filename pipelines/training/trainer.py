@@ -26,9 +26,11 @@ from .local_steps import fit_network_local_steps
 from .model import Model
 from .network import Network, Task
 from .optimizers import OPTIMIZERS, SCHEDULES
+from .ridge import ALPHAS, fit_ridge, ridge_targets
 
-#: softmax: classification; linear: regression; mlp: either, from the label's dtype.
-MODELS = ("softmax", "linear", "mlp")
+#: softmax: classification; linear: regression; mlp and ridge (exact, alpha chosen by
+#: leave-one-out error): either, from the label's dtype.
+MODELS = ("softmax", "linear", "mlp", "ridge")
 CLASS_WEIGHTS = (None, "balanced")
 
 
@@ -57,6 +59,9 @@ class TrainConfig:
     #: rounds, every block takes this many SGD steps of ``batch_size`` rows on its
     #: own data, then the parameters are averaged. null: synchronous steps.
     local_steps: int | None = None
+    #: ridge: the regularisation strengths tried; the one with the least
+    #: leave-one-out error is kept (scikit-learn's RidgeClassifierCV / RidgeCV).
+    alphas: tuple[float, ...] = ALPHAS
     seed: int = 0
 
     @classmethod
@@ -74,6 +79,8 @@ class TrainConfig:
         if "features" in values:
             values["features"] = tuple([values["features"]] if isinstance(values["features"], str)
                                        else values["features"])
+        if "alphas" in values:
+            values["alphas"] = tuple(float(a) for a in values["alphas"])
         if "hidden" in values:
             values["hidden"] = tuple(int(h) for h in ([values["hidden"]] if isinstance(
                 values["hidden"], int) else values["hidden"]))
@@ -119,6 +126,9 @@ class TrainConfig:
             raise PipelineDefinitionError(
                 "train: local_steps needs a batch_size and optimizer 'sgd', and works without "
                 "validation_fraction (averaging rounds are not epochs)")
+        if not self.alphas or min(self.alphas) <= 0:
+            raise PipelineDefinitionError(f"train: alphas must be numbers > 0, got "
+                                          f"{list(self.alphas)}")
         if self.model == "mlp" and (not self.hidden or min(self.hidden) < 1):
             raise PipelineDefinitionError(f"train: an mlp needs hidden layer widths >= 1, got "
                                           f"{list(self.hidden)}")
@@ -131,7 +141,7 @@ class TrainConfig:
             raise PipelineError(
                 f"train: model {self.model!r} is for {expected}, but the label is "
                 f"{'categorical' if classes else 'a floating-point number'}; use "
-                f"{'softmax' if classes else 'linear'} or mlp")
+                f"{'softmax' if classes else 'linear'}, mlp or ridge")
         if task == "regression" and self.class_weight is not None:
             raise PipelineError("train: class_weight applies to classification only")
         hidden = self.hidden if self.model == "mlp" else ()
@@ -199,7 +209,10 @@ def fit(table: FeatureTable, classes: list[str], config: TrainConfig, *, paralle
     if config.class_weight == "balanced":
         counts = np.bincount(y, minlength=len(classes)).astype(float)
         weights = np.where(counts > 0, len(y) / (len(classes) * np.maximum(counts, 1)), 0.0)
-    if config.local_steps is not None:
+    if config.model == "ridge":
+        params, history = _fit_ridge(network, X_blocks, y_blocks, classes, config.alphas,
+                                     weights)
+    elif config.local_steps is not None:
         assert config.batch_size is not None
         params, history = fit_network_local_steps(
             network, X_blocks, y_blocks, rounds=config.epochs, local_steps=config.local_steps,
@@ -227,6 +240,28 @@ def fit(table: FeatureTable, classes: list[str], config: TrainConfig, *, paralle
                   feature_mean=mean, feature_std=std, classes=classes, kind=config.model,
                   pipeline=pipeline or {})
     return TrainingOutcome(model, history, int(finite.sum()), int((~finite).sum()))
+
+
+def _fit_ridge(network: Network, X: da.Array, y: da.Array, classes: list[str],
+               alphas: tuple[float, ...], class_weight: np.ndarray | None
+               ) -> tuple[dict[str, np.ndarray], History]:
+    """Exact ridge as the network's one layer; the history holds the best leave-one-out
+    error and the training score."""
+    y_values = y.compute()
+    targets = ridge_targets(y_values, len(classes))
+    Y = da.from_array(targets, chunks=(X.chunks[0], -1))
+    weights = None if class_weight is None else da.from_array(
+        class_weight[y_values].astype(np.float64), chunks=(X.chunks[0],))
+    found = fit_ridge(X, Y, weights, alphas)
+    coef, intercept = found.coef, found.intercept
+    if len(classes) == 2:  # one score s for the second class: scores (-s, s), argmax s > 0
+        coef, intercept = np.hstack([-coef, coef]), np.concatenate([-intercept, intercept])
+    params = {"W0": coef, "b0": intercept}
+    scores = to_numpy(X.map_blocks(lambda block: network.outputs(params, block), dtype=X.dtype,
+                                   chunks=(X.chunks[0], (coef.shape[1],))).compute())
+    score = (float((scores.argmax(axis=1) == y_values).mean()) if classes
+             else float(((scores[:, 0] - y_values) ** 2).mean()))
+    return params, History(loss=[min(found.loo_errors)], accuracy=[score])
 
 
 def predict_table(model: Model, table: FeatureTable) -> tuple[np.ndarray, np.ndarray]:
