@@ -96,16 +96,26 @@ class Pipeline:
             _assign(spec, key, value)
         return Pipeline.from_mapping(spec, source=f"pipeline {self.name!r}")
 
-    def check(self, ds: xr.Dataset) -> None:
-        """Build the steps' graph on ``ds`` without computing anything, so that what
-        depends on the data (a window longer than the series, a band above the
-        Nyquist frequency) fails now, before a cluster starts or a file is written."""
-        self.transform(ds)
+    def resolve(self, ds: xr.Dataset) -> Pipeline:
+        """This pipeline with every parameter given relative to the data (``size:
+        series``, ``size: 1s``) made concrete for ``ds``. The steps' graph is built
+        on the way, without computing anything, so that what depends on the data
+        (a window longer than the series, a band above the Nyquist frequency)
+        fails now, before a cluster starts or a file is written."""
+        calls = []
+        for call in self.steps:
+            resolver = get_step(call.name).resolve
+            if resolver is not None:
+                call = StepCall(call.name, resolver(call.params, ds))
+            calls.append(call)
+            ds = call.apply(ds)
+        return dataclasses.replace(self, steps=tuple(calls))
 
     def transform(self, ds: xr.Dataset) -> xr.Dataset:
         """Apply every step, lazily; consecutive steps that can share a pass over the
-        data are fused (:mod:`.fusion`: same results, fewer passes)."""
-        for stage in plan(self.steps):
+        data are fused (:mod:`.fusion`: same results, fewer passes). Settings given
+        relative to the data are made concrete first (:meth:`resolve`)."""
+        for stage in plan(self.resolve(ds).steps):
             ds = stage(ds)
         return ds
 

@@ -20,6 +20,9 @@ from .errors import PipelineDefinitionError
 from .parameters import check_type
 
 StepFunction = Callable[..., xr.Dataset]
+#: Turns parameters given relative to the data (``size: series``) into the values
+#: the step uses on ``ds``, the dataset it receives; run when the pipeline meets it.
+Resolver = Callable[[Mapping[str, Any], xr.Dataset], dict[str, Any]]
 #: Checks a step's parameters (its defaults, then the given ones), raising
 #: PipelineDefinitionError; data-free, so it runs when the pipeline is defined.
 ParameterCheck = Callable[[Mapping[str, Any]], None]
@@ -43,6 +46,10 @@ class StepInfo:
     parameters: Mapping[str, inspect.Parameter]
     check: ParameterCheck | None = None
     fusion: Fusion | None = None
+    resolve: Resolver | None = None
+    #: Parameters whose values may have another type than their default's (the
+    #: step's ``check`` checks them).
+    flexible: tuple[str, ...] = ()
 
     @property
     def summary(self) -> str:
@@ -56,8 +63,9 @@ class StepInfo:
 _steps: dict[str, StepInfo] = {}
 
 
-def step(name: str, *, check: ParameterCheck | None = None,
-         fusion: Fusion | None = None) -> Callable[[F], F]:
+def step(name: str, *, check: ParameterCheck | None = None, fusion: Fusion | None = None,
+         resolve: Resolver | None = None, flexible: tuple[str, ...] = ()
+         ) -> Callable[[F], F]:
     """Register a step: ``@step("zscore") def zscore(ds, *, ...) -> Dataset``."""
 
     def register(function: F) -> F:
@@ -66,7 +74,7 @@ def step(name: str, *, check: ParameterCheck | None = None,
         for param in params.values():
             if param.kind is not inspect.Parameter.KEYWORD_ONLY:
                 raise TypeError(f"step {name!r}: parameter {param.name!r} must be keyword-only")
-        _steps[name] = StepInfo(name, function, params, check, fusion)
+        _steps[name] = StepInfo(name, function, params, check, fusion, resolve, flexible)
         return function
 
     return register
@@ -93,7 +101,8 @@ def check_parameters(name: str, params: Mapping[str, Any]) -> None:
             raise PipelineDefinitionError(
                 f"step {name!r} has no parameter {key!r}; its parameters: "
                 f"{', '.join(info.parameters) or 'none'}")
-        check_type(name, key, value, defaults.get(key))
+        if key not in info.flexible:
+            check_type(name, key, value, defaults.get(key))
     if info.check is not None:
         info.check({**defaults, **params})
 

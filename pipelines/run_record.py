@@ -30,12 +30,17 @@ def versions() -> dict[str, str]:
 
 
 def run_manifest(run: Run, source: object, ds: xr.Dataset, overrides: Mapping[str, Any],
-                 cluster_record: dict[str, Any], started: datetime) -> dict[str, Any]:
-    """The manifest of a run that succeeded, with checksums of what it wrote so far."""
+                 cluster_record: dict[str, Any], started: datetime,
+                 resolved: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest of a run that succeeded, with checksums of what it wrote so far.
+
+    ``pipeline`` is what ran, with every setting given relative to the data
+    made concrete; ``resolved`` lists those (``window.size: 100`` for ``series``)."""
     return {
         "status": "succeeded",
         "pipeline": run.pipe.to_mapping(),
         "overrides": dict(overrides),
+        "resolved": dict(resolved or {}),
         "dataset": {
             "source": str(source) if isinstance(source, str | Path) else "<in-memory dataset>",
             "sizes": {str(k): int(v) for k, v in ds.sizes.items()},

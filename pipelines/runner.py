@@ -91,7 +91,8 @@ def run(pipeline: str | Path | Pipeline | Mapping[str, Any],
     ds = datasets.open(source) if isinstance(source, str | Path) else source
     ds = datasets.validate(ds, require_label=pipe.train is not None,
                            source=str(source) if isinstance(source, str | Path) else None)
-    pipe.check(ds)  # the steps meet the data: window and band sizes, before any start
+    given = pipe
+    pipe = pipe.resolve(ds)  # the steps meet the data: window and band sizes, before any start
     if not isinstance(cluster, clusters.Cluster):
         cluster = clusters.plan(cluster)  # a bad kind or profile fails before anything is written
     directory = RunDirectory(output if output is not None else default_output(pipe.name))
@@ -113,7 +114,8 @@ def run(pipeline: str | Path | Pipeline | Mapping[str, Any],
                               "device": current.device}
         current.path("metrics.json").write_text(json.dumps(current.metrics, indent=2))
         current.timings["total"] = round((datetime.now(UTC) - started).total_seconds(), 3)
-        manifest = run_manifest(current, source, ds, overrides, cluster_record, started)
+        manifest = run_manifest(current, source, ds, overrides, cluster_record, started,
+                                resolved=_resolved(given, pipe))
         current.path("manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         final = directory.commit()
     except BaseException:
@@ -122,6 +124,13 @@ def run(pipeline: str | Path | Pipeline | Mapping[str, Any],
     return RunResult(pipe.name, final, current.metrics, manifest, active.dashboard_link,
                      {name: directory.published(final, path)
                       for name, path in current.outputs.items()})
+
+
+def _resolved(given: Pipeline, resolved: Pipeline) -> dict[str, Any]:
+    """``STEP.PARAM: value`` for each parameter the data made concrete."""
+    return {f"{after.name}.{key}": value
+            for before, after in zip(given.steps, resolved.steps, strict=True)
+            for key, value in after.params.items() if before.params.get(key) != value}
 
 
 def _execute(current: Run, ds: xr.Dataset) -> None:

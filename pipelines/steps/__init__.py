@@ -3,6 +3,6 @@ package registers them."""
 
 from __future__ import annotations
 
-from . import features, preprocess, split
+from . import features, preprocess, rocket, split
 
-__all__ = ["features", "preprocess", "split"]
+__all__ = ["features", "preprocess", "rocket", "split"]

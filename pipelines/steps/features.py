@@ -8,9 +8,12 @@ shares its passes between both feature sets.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
+from itertools import pairwise
 from typing import Any
 
 import dask.array as da
+import numpy as np
 import xarray as xr
 
 from suanli.datasets import dask_array
@@ -37,14 +40,76 @@ def check_feature_parameters(params: Mapping[str, Any]) -> None:
     if unknown:
         raise PipelineDefinitionError(f"window_stats: unknown stats {unknown}; choose from "
                                       f"{', '.join(STATS)}")
-    for band in params["bands"]:
-        if not (isinstance(band, Sequence) and len(band) == 2
-                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in band)
-                and 0 <= band[0] < band[1]):
-            raise PipelineDefinitionError(f"band_power: each band is [low, high) in Hz with "
-                                          f"0 <= low < high, got {band!r}")
+    bands = params["bands"]
+    if isinstance(bands, Mapping):
+        if set(bands) != {"nyquist_fraction"}:
+            raise PipelineDefinitionError(f"band_power: bands is a list of [low, high) in "
+                                          f"Hz, auto, or {{nyquist_fraction: [[low, high], "
+                                          f"...]}}, got {bands!r}")
+        for band in bands["nyquist_fraction"]:
+            low, high = (_fraction(v, band) for v in _pair(band))
+            if not 0 <= low < high <= 1:
+                raise PipelineDefinitionError(f"band_power: a band in fractions of the "
+                                              f"Nyquist frequency has 0 <= low < high <= 1, "
+                                              f"got {band!r}")
+    elif bands != "auto":
+        if isinstance(bands, str):
+            raise PipelineDefinitionError(f"band_power: bands is a list of [low, high) in "
+                                          f"Hz, auto, or {{nyquist_fraction: ...}}, got "
+                                          f"{bands!r}")
+        for band in bands:
+            low, high = _pair(band)
+            if not all(isinstance(v, int | float) and not isinstance(v, bool)
+                       for v in (low, high)) or not 0 <= low < high:
+                raise PipelineDefinitionError(f"band_power: each band is [low, high) in Hz "
+                                              f"with 0 <= low < high, got {band!r}")
     if not params["bands"] and not params["stats"]:
         raise PipelineDefinitionError("window_features: give bands, stats or both")
+
+
+def _pair(band: Any) -> tuple[Any, Any]:
+    if not (isinstance(band, Sequence) and not isinstance(band, str) and len(band) == 2):
+        raise PipelineDefinitionError(f"band_power: a band is [low, high), got {band!r}")
+    return band[0], band[1]
+
+
+def _fraction(value: Any, band: Any) -> float:
+    """A number, or a fraction written ``1/512``."""
+    try:
+        return float(Fraction(value) if isinstance(value, str) else value)
+    except (ValueError, TypeError, ZeroDivisionError):
+        raise PipelineDefinitionError(f"band_power: {value!r} in band {band!r} is not a "
+                                      "number or a fraction such as 1/512") from None
+
+
+def hz_bands(bands: Any, size: int, rate: float) -> list[list[float]]:
+    """``bands`` in Hz for windows of ``size`` samples at ``rate`` Hz: as given; ``auto``,
+    up to 8 log-spaced bands from the lowest frequency a window resolves to the
+    Nyquist frequency, each holding at least one frequency bin; or
+    ``{nyquist_fraction: ...}``, fractions of the Nyquist frequency."""
+    if isinstance(bands, str):  # auto: edges on frequency bins, each band holding one or more
+        top = size / 2  # the Nyquist frequency, in bins
+        edges = [1.0]
+        for edge in np.geomspace(1, top, 9)[1:-1]:
+            edge = max(float(np.round(edge)), edges[-1] + 1)  # at least one bin further
+            if edge < top:
+                edges.append(edge)
+        edges.append(top)
+        return [[low * rate / size, high * rate / size] for low, high in pairwise(edges)]
+    if isinstance(bands, Mapping):
+        nyquist = rate / 2
+        return [[_fraction(low, band) * nyquist, _fraction(high, band) * nyquist]
+                for band in bands["nyquist_fraction"] for low, high in [_pair(band)]]
+    return [list(band) for band in bands]
+
+
+def resolve_bands(params: Mapping[str, Any], ds: xr.Dataset) -> dict[str, Any]:
+    """``params`` with ``bands`` in Hz for the windows of ``ds``."""
+    if "bands" not in params or not isinstance(params["bands"], str | Mapping):
+        return dict(params)
+    windows = ds[params.get("variable", "windows")]
+    return {**params, "bands": hz_bands(params["bands"], int(windows.sizes["offset"]),
+                                        float(ds.attrs["sample_rate"]))}
 
 
 def _check_window_stats(params: Mapping[str, Any]) -> None:
@@ -54,7 +119,8 @@ def _check_window_stats(params: Mapping[str, Any]) -> None:
 
 
 @step("band_power", check=lambda p: check_feature_parameters({**p, "stats": ()}),
-      fusion=Fusion("window_features", {"stats": ()}))
+      fusion=Fusion("window_features", {"stats": ()}), resolve=resolve_bands,
+      flexible=("bands",))
 def band_power(ds: xr.Dataset, *, bands: Sequence[Sequence[float]] = DEFAULT_BANDS,
                taper: str = "hann", log: bool = False, variable: str = "windows") -> xr.Dataset:
     """Power of each window in frequency ``bands`` (Hz, ``[low, high)``), by FFT.
@@ -85,7 +151,8 @@ def window_stats(ds: xr.Dataset, *, stats: Sequence[str] = STATS,
     return add_window_features(ds, {"bands": (), "stats": stats, "variable": variable})
 
 
-@step("window_features", check=check_feature_parameters, fusion=Fusion("window_features"))
+@step("window_features", check=check_feature_parameters, fusion=Fusion("window_features"),
+      resolve=resolve_bands, flexible=("bands",))
 def window_features(ds: xr.Dataset, *, bands: Sequence[Sequence[float]] = DEFAULT_BANDS,
                     taper: str = "hann", log: bool = False, stats: Sequence[str] = STATS,
                     variable: str = "windows") -> xr.Dataset:
@@ -105,6 +172,7 @@ def add_window_features(ds: xr.Dataset, params: Mapping[str, Any],
     the z-score folded into the features' own pass (:mod:`.fusion`)."""
     params = {**DEFAULTS, **params}
     check_feature_parameters(params)
+    params = resolve_bands(params, ds)
     windows = ds[params["variable"]]
     data = whole_windows(dask_array(windows))
     options = kernel_options(params, windows.sizes["offset"], float(ds.attrs["sample_rate"]),
@@ -132,11 +200,12 @@ def kernel_options(params: Mapping[str, Any], size: int, rate: float, dtype: Any
     """:func:`~..compute.window_features.feature_options` for windows of ``size``
     samples at ``rate`` Hz; a band above the Nyquist frequency is refused."""
     nyquist = rate / 2
-    for lo, hi in params["bands"]:
+    bands = hz_bands(params["bands"], size, rate)
+    for lo, hi in bands:
         if lo >= nyquist:
             raise PipelineDefinitionError(f"band_power: band [{lo}, {hi}) starts above the "
                                           f"Nyquist frequency {nyquist:g} Hz")
-    return feature_options(size, rate, dtype, bands=params["bands"], taper=params["taper"],
+    return feature_options(size, rate, dtype, bands=bands, taper=params["taper"],
                            log=params["log"], stats=params["stats"])
 
 

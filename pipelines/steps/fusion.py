@@ -38,8 +38,15 @@ from ..compute import fused
 from ..compute.layout import is_compiled_dtype
 from ..compute.window_features import feature_count
 from ..registry import get_step
-from .features import add_window_features, feature_parameters, kernel_options, with_window_features
+from .features import (
+    add_window_features,
+    feature_parameters,
+    kernel_options,
+    resolve_bands,
+    with_window_features,
+)
 from .graphs import merged_scaling, neighbour_edges, series_scaling
+from .preprocess import resolve_window
 
 
 class Call(Protocol):
@@ -137,7 +144,7 @@ def _filled_standardised_features(calls: Sequence[Call], ds: xr.Dataset) -> xr.D
     fill, zscore, window, features = calls
     signal = ds[_params(fill)["variable"]]
     data = dask_array(signal)
-    size = int(_params(window)["size"])
+    size = int(resolve_window(_params(window), ds)["size"])
     if signal.dims != ("unit", "time", "channel") or data.numblocks[2] != 1 \
             or any(chunk % size for chunk in data.chunks[1][:-1]) \
             or data.chunks[1][-1] < size or not is_compiled_dtype(data._meta):
@@ -145,7 +152,7 @@ def _filled_standardised_features(calls: Sequence[Call], ds: xr.Dataset) -> xr.D
         # steps' chunking; other array modules (CuPy) take the steps' code.
         return _standardised_features((zscore, window, features), fill.apply(ds))
     windowed = window.apply(zscore.apply(fill.apply(ds)))
-    params = _params(features)
+    params = resolve_bands(_params(features), windowed)
     options = kernel_options(params, size, float(windowed.attrs["sample_rate"]), data.dtype)
     chunks = (data.chunks[0], tuple(chunk // size for chunk in data.chunks[1]), data.chunks[2],
               (feature_count(options),))

@@ -76,20 +76,69 @@ def zscore(ds: xr.Dataset, *, variable: str = "signal", dim: str = "time") -> xr
     return ds.assign({variable: array.copy(data=normalised)})
 
 
+SIZES = "a number of samples, 'series', a duration such as '1s', or a list of them"
+
+
+def _size_choices(size: Any) -> list[Any]:
+    return list(size) if isinstance(size, list | tuple) else [size]
+
+
 def _check_window(params: Mapping[str, Any]) -> None:
-    if params["size"] < 2:
-        raise PipelineDefinitionError(f"window: size must be >= 2, got {params['size']}")
+    for choice in _size_choices(params["size"]):
+        if isinstance(choice, bool) or not isinstance(choice, int | str):
+            raise PipelineDefinitionError(f"window: size is {SIZES} (the first that fits), "
+                                          f"got {params['size']!r}")
+        if isinstance(choice, int) and choice < 2:
+            raise PipelineDefinitionError(f"window: size must be >= 2, got {choice}")
+        if isinstance(choice, str) and choice != "series":
+            _seconds(choice)
 
 
-@step("window", check=_check_window, fusion=Fusion("window"))
-def window(ds: xr.Dataset, *, size: int = 1024, variable: str = "signal") -> xr.Dataset:
+def _seconds(text: str) -> float:
+    from dask.utils import parse_timedelta
+
+    try:
+        seconds = parse_timedelta(text)
+    except (ValueError, KeyError, TypeError):
+        seconds = None
+    if not seconds or seconds <= 0:
+        raise PipelineDefinitionError(f"window: size {text!r} is not {SIZES}")
+    return float(seconds)
+
+
+def resolve_window(params: Mapping[str, Any], ds: xr.Dataset) -> dict[str, Any]:
+    """``params`` with ``size`` in samples: the first choice that fits ``ds``'s series
+    (``series``: their length; a duration: that long at the sample rate)."""
+    size = params.get("size", 1024)
+    if isinstance(size, int) and not isinstance(size, bool):
+        return dict(params)
+    array = ds[params.get("variable", "signal")]
+    length, rate = int(array.sizes["time"]), sample_rate(ds)
+    for choice in _size_choices(size):
+        samples = (length if choice == "series" else choice if isinstance(choice, int)
+                   else round(_seconds(choice) * rate))
+        if 2 <= samples <= length:
+            return {**params, "size": samples}
+    raise PipelineDefinitionError(
+        f"window: size {size!r} does not fit these series ({length} samples at {rate:g} "
+        f"Hz): a window holds 2 to {length} samples ({2 / rate:g} to {length / rate:g} s); "
+        f"size: series takes each series whole")
+
+
+@step("window", check=_check_window, fusion=Fusion("window"), resolve=resolve_window,
+      flexible=("size",))
+def window(ds: xr.Dataset, *, size: int | str | list[int | str] = 1024,
+           variable: str = "signal") -> xr.Dataset:
     """Cut ``variable(unit, time, channel)`` into non-overlapping windows of ``size`` samples.
 
-    Produces ``windows(unit, window, offset, channel)`` (a reshape: no copy when
-    time chunks are whole windows) and drops the partial window at the end. A
-    ``label(unit, time)`` becomes ``label(unit, window)``: the label at each
-    window's last sample.
+    ``size`` is a number of samples, ``series`` (each series whole), a duration
+    (``1s``, ``250ms``) at the panel's sample rate, or a list of these: the first
+    that fits the series. Produces ``windows(unit, window, offset, channel)`` (a
+    reshape: no copy when time chunks are whole windows) and drops the partial
+    window at the end. A ``label(unit, time)`` becomes ``label(unit, window)``: the
+    label at each window's last sample.
     """
+    size = int(resolve_window({"size": size, "variable": variable}, ds)["size"])
     array = ds[variable]
     n_windows = array.sizes["time"] // size
     if size < 2 or n_windows < 1:

@@ -257,8 +257,9 @@ def _fit_ridge(network: Network, X: da.Array, y: da.Array, classes: list[str],
     if len(classes) == 2:  # one score s for the second class: scores (-s, s), argmax s > 0
         coef, intercept = np.hstack([-coef, coef]), np.concatenate([-intercept, intercept])
     params = {"W0": coef, "b0": intercept}
-    scores = to_numpy(X.map_blocks(lambda block: network.outputs(params, block), dtype=X.dtype,
-                                   chunks=(X.chunks[0], (coef.shape[1],))).compute())
+    scores = to_numpy(da.map_blocks(lambda block: network.outputs(params, block), X,
+                                    dtype=X.dtype,
+                                    chunks=(X.chunks[0], (coef.shape[1],))).compute())
     score = (float((scores.argmax(axis=1) == y_values).mean()) if classes
              else float(((scores[:, 0] - y_values) ** 2).mean()))
     return params, History(loss=[min(found.loo_errors)], accuracy=[score])
