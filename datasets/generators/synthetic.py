@@ -14,6 +14,7 @@ import xarray as xr
 
 from ..chunking import panel_chunks
 from ..errors import DatasetError
+from . import shapes as sh
 from . import telemetry as tm
 from . import traffic as tr
 from . import vitals as vt
@@ -164,6 +165,38 @@ def vitals(units: int = 20, duration: str = "24h", seed: int = 0,
                           dropouts_per_hour=dropouts_per_hour)
 
 
+def shapes(units: int = 400, length: int = 150, seed: int = 0, noise: float = 0.3,
+           chunk_units: int = 1000) -> xr.Dataset:
+    """Lazy panel of short series whose classes differ in shape and timing (see
+    :mod:`suanli.datasets.generators.shapes`): ``units`` series of ``length``
+    samples at 1 Hz, one ``label(unit)`` each."""
+    if units < 1 or length < 9:
+        raise DatasetError(f"shapes needs units >= 1 and length >= 9; got units={units}, "
+                           f"length={length}", variable="signal")
+    unit_chunks = _split(units, max(1, chunk_units))
+    starts = np.concatenate([[0], np.cumsum(unit_chunks)])
+
+    def make_chunk(block_id: tuple[int, int, int]) -> np.ndarray:
+        first, stop = int(starts[block_id[0]]), int(starts[block_id[0] + 1])
+        return np.stack([sh.series(seed, unit, length, noise) for unit in range(first, stop)])
+
+    signal = da.map_blocks(make_chunk, dtype=np.float32,
+                           chunks=(unit_chunks, (length,), (len(sh.CHANNELS),)),
+                           name=f"shapes-{seed}-{units}-{length}-{noise}-{chunk_units}",
+                           meta=np.empty((0, 0, 0), dtype=np.float32))
+    labels = np.array([sh.label_of(seed, unit) for unit in range(units)], dtype=np.int16)
+    time = xr.Coordinates.from_xindex(xr.indexes.RangeIndex.arange(0, length, 1, dim="time"))
+    ds = xr.Dataset(
+        {"signal": (("unit", "time", "channel"), signal, {"long_name": "sensor signal"}),
+         "label": (("unit",), labels, {"long_name": "waveform", "classes": list(sh.CLASSES)})},
+        coords=time,
+    ).assign_coords(unit=np.arange(units), channel=list(sh.CHANNELS))
+    ds["time"].attrs.update(sample_rate=sh.SAMPLE_RATE, units="samples")
+    ds.attrs.update(scenario="shapes", seed=seed, sample_rate=sh.SAMPLE_RATE,
+                    source=f"synthetic://shapes?units={units}&length={length}&seed={seed}")
+    return ds
+
+
 def _split(total: int, size: int) -> tuple[int, ...]:
     full, rest = divmod(total, size)
     return (size,) * full + ((rest,) if rest else ())
@@ -172,7 +205,7 @@ def _split(total: int, size: int) -> tuple[int, ...]:
 _DURATION_SHORTCUTS = {"days": "D", "hours": "h", "minutes": "min", "seconds": "s"}
 
 GENERATORS: dict[str, Callable[..., xr.Dataset]] = {
-    "telemetry": telemetry, "traffic": traffic, "vitals": vitals}
+    "telemetry": telemetry, "traffic": traffic, "vitals": vitals, "shapes": shapes}
 
 
 def generator_names() -> tuple[str, ...]:

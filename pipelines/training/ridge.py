@@ -60,6 +60,11 @@ def fit_ridge(X: da.Array, Y: da.Array, weights: da.Array | None = None,
     optional row ``weights``, alpha chosen by exact leave-one-out error."""
     if weights is None:
         weights = da.ones(X.shape[0], chunks=(X.chunks[0],), dtype=np.float64)
+    if X.shape[0] <= X.shape[1]:
+        # More features than rows (MiniRocket's 10,000 on a few hundred series): the
+        # rows are few, so they come to the client and the kernel form is solved.
+        return _fit_dual(*(to_numpy(a).astype(np.float64) for a in dask.compute(X, Y, weights)),
+                         alphas)
     blocks = list(zip(X.to_delayed().ravel(), Y.to_delayed().ravel(),
                       weights.to_delayed().ravel(), strict=True))
     moments = dask.delayed(_block_moments, pure=True)
@@ -82,6 +87,30 @@ def fit_ridge(X: da.Array, Y: da.Array, weights: da.Array | None = None,
     best = int(np.argmin(loo))  # the first of equals, as scikit-learn's argmax of the score
     coef = vectors @ (projected / (eigenvalues + alphas[best])[:, None])
     return RidgeFit(coef, y_mean - x_mean @ coef, alphas[best], loo.tolist())
+
+
+def _fit_dual(x: np.ndarray, y: np.ndarray, weights: np.ndarray, alphas: tuple[float, ...]
+              ) -> RidgeFit:
+    """The kernel form, for as many features as rows or more: the eigendecomposition
+    of the (weighted, centred) rows' Gram matrix ``K = X Xᵀ`` instead of ``XᵀX``."""
+    total = weights.sum()
+    x_mean, y_mean = weights @ x / total, weights @ y / total
+    root = np.sqrt(weights)[:, None]
+    xs, ys = root * (x - x_mean), root * (y - y_mean)
+    eigenvalues, vectors = np.linalg.eigh(xs @ xs.T)
+    eigenvalues = np.maximum(eigenvalues, 0.0)
+    projected = vectors.T @ ys
+    loo = []
+    for alpha in alphas:
+        shrink = eigenvalues / (eigenvalues + alpha)
+        fitted = vectors @ (projected * shrink[:, None])          # of the centred targets
+        leverage = weights / total + (vectors * vectors) @ shrink
+        residual = (ys - fitted) / (1.0 - leverage)[:, None]
+        loo.append(float((residual * residual).mean()))
+    best = int(np.argmin(loo))
+    dual = vectors @ (projected / (eigenvalues + alphas[best])[:, None])
+    coef = xs.T @ dual
+    return RidgeFit(coef, y_mean - x_mean @ coef, alphas[best], loo)
 
 
 def _block_moments(X: Any, Y: Any, w: Any) -> Moments:

@@ -85,3 +85,23 @@ def test_sensor_faults_with_ridge_runs_and_predicts(local_cluster: cluster.Clust
     assert result.metrics["accuracy"] > 0.8, result.metrics
     model = pipelines.load_model(result.output / "model.npz")
     assert model.kind == "ridge" and model.network.layer_sizes[-1] == 5
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_more_features_than_rows_takes_the_kernel_form_with_the_same_result(
+        weighted: bool) -> None:
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((90, 400))
+    y = (X[:, :5] @ rng.standard_normal((5, 3)) + 0.5 * rng.standard_normal((90, 3))
+         ).argmax(axis=1)
+    weight_of = {0: 1.0, 1: 2.0, 2: 0.5} if weighted else None
+    weights = (da.from_array(np.array([weight_of[c] for c in y]), chunks=30)
+               if weight_of else None)
+    with dask.config.set(scheduler="sync"):
+        found = fit_ridge(da.from_array(X, chunks=(30, -1)),
+                          da.from_array(ridge_targets(y, 3), chunks=(30, -1)), weights, ALPHAS)
+    expected = RidgeClassifierCV(alphas=ALPHAS, class_weight=weight_of).fit(X, y)
+    assert found.alpha == expected.alpha_
+    assert weighted or ALPHAS[0] < found.alpha < ALPHAS[-1]  # a choice, not an edge of the grid
+    np.testing.assert_allclose(found.coef.T, expected.coef_, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(found.intercept, expected.intercept_, rtol=1e-8, atol=1e-12)
