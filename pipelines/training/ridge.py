@@ -63,8 +63,8 @@ def fit_ridge(X: da.Array, Y: da.Array, weights: da.Array | None = None,
     if X.shape[0] <= X.shape[1]:
         # More features than rows (MiniRocket's 10,000 on a few hundred series): the
         # rows are few, so they come to the client and the kernel form is solved.
-        return _fit_dual(*(to_numpy(a).astype(np.float64) for a in dask.compute(X, Y, weights)),
-                         alphas)
+        x, y, w = (to_numpy(a).astype(np.float64) for a in dask.compute(X, Y, weights))
+        return _fit_dual(x, y, w, alphas)
     blocks = list(zip(X.to_delayed().ravel(), Y.to_delayed().ravel(),
                       weights.to_delayed().ravel(), strict=True))
     moments = dask.delayed(_block_moments, pure=True)
