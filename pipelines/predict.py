@@ -12,9 +12,14 @@ import xarray as xr
 from suanli import datasets
 
 from .errors import ModelFileError
-from .pipeline import Pipeline
+from .pipeline import Pipeline, StepCall
 from .training.features import feature_names, feature_table
 from .training.model import Model
+
+
+def _fitted_for(model: Model, step: str) -> dict[str, list[float]]:
+    return {key.partition(".")[2]: values.tolist() for key, values in model.fitted.items()
+            if key.partition(".")[0] == step}
 
 
 def predict_dataset(model: Model, ds: xr.Dataset) -> xr.Dataset:
@@ -24,7 +29,9 @@ def predict_dataset(model: Model, ds: xr.Dataset) -> xr.Dataset:
     The dataset's own ``label`` (if any) is kept as ``label`` (names) for comparison.
     """
     pipe = Pipeline.from_mapping(model.pipeline)
-    steps = [call for call in pipe.steps if call.name != "split"]
+    # The split is the training run's; what steps fitted there goes back to them.
+    steps = [StepCall(call.name, {**call.params, **_fitted_for(model, call.name)})
+             for call in pipe.steps if call.name != "split"]
     features = Pipeline(pipe.name, tuple(steps)).transform(datasets.validate(ds))
     assert pipe.train is not None
     if feature_names(features, pipe.train.features) != model.feature_names:

@@ -44,6 +44,10 @@ def train_and_evaluate(run: Run, features: xr.Dataset) -> None:
         if outcome.history.resumed_from is not None:
             run.say(f"resumed training after epoch {outcome.history.resumed_from + 1} from "
                     f"{run.directory.checkpoint}")
+    # What steps fitted (marked by a ``fitted_parameter`` attribute) travels with the model.
+    outcome.model.fitted = {str(var.attrs["fitted_parameter"]): var.values
+                            for var in features.data_vars.values()
+                            if "fitted_parameter" in var.attrs}
     run.output("model", outcome.model.save(run.path("model.npz")))
     with run.timed("evaluation"):
         predicted, finite = predict_table(outcome.model, test_table)

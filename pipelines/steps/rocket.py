@@ -31,7 +31,8 @@ def _check(params: Mapping[str, Any]) -> None:
 
 @step("rocket_features", check=_check)
 def rocket_features(ds: xr.Dataset, *, features: int = 10_000, max_dilations: int = 32,
-                    seed: int = 0, variable: str = "windows") -> xr.Dataset:
+                    seed: int = 0, biases: list[float] | None = None,
+                    variable: str = "windows") -> xr.Dataset:
     """MiniRocket features of each window: the proportion of positive values of 84 fixed
     convolution kernels at several dilations, each minus biases fitted on training windows.
 
@@ -39,7 +40,9 @@ def rocket_features(ds: xr.Dataset, *, features: int = 10_000, max_dilations: in
     of channels). The biases come from windows of the units whose ``split`` is
     ``train`` (all units without a split), chosen from ``seed``: the features do not
     depend on the chunking or the workers. ``features`` is rounded down to a
-    multiple of 84. Adds ``rocket(unit, window, feature)``; shape, not spectrum,
+    multiple of 84. Given ``biases`` (a trained model's), none are fitted: new data
+    gets the features the model was trained on. Adds ``rocket(unit, window,
+    feature)`` and the biases, ``rocket_biases(feature)``; shape, not spectrum,
     is what these features see, so they suit short series whose classes differ in
     waveform and timing (with ``window: {size: series}``, one window per series).
     """
@@ -50,22 +53,33 @@ def rocket_features(ds: xr.Dataset, *, features: int = 10_000, max_dilations: in
     if length < 9:
         raise PipelineDefinitionError(f"rocket_features: windows of {length} samples are "
                                       "shorter than a kernel (9 samples); use longer windows")
-    fitting = _fitting_series(ds, units, n_windows)
-    plan = rocket.plan(length, channels, n_features=features, max_dilations=max_dilations,
-                       n_examples=len(fitting), seed=seed)
-    chosen = np.unique(plan.examples)
-    series = fitting[chosen]  # (unit, window) of each series a bias is fitted on
-    samples = data.vindex[series[:, 0], series[:, 1]]
-    renumbered = np.searchsorted(chosen, plan.examples)
-    fitted = dask.delayed(_fit, pure=True)(samples, plan, renumbered)
-    biases = da.from_delayed(fitted, shape=(plan.n_features,), dtype=np.float32)
-    combined = da.blockwise(_transform_block, "uwf", data, "uwoc", biases, "f",
+    if biases is None:
+        fitting = _fitting_series(ds, units, n_windows)
+        plan = rocket.plan(length, channels, n_features=features,
+                           max_dilations=max_dilations, n_examples=len(fitting), seed=seed)
+        chosen = np.unique(plan.examples)
+        series = fitting[chosen]  # (unit, window) of each series a bias is fitted on
+        samples = data.vindex[series[:, 0], series[:, 1]]
+        renumbered = np.searchsorted(chosen, plan.examples)
+        fitted = dask.delayed(_fit, pure=True)(samples, plan, renumbered)
+        given = da.from_delayed(fitted, shape=(plan.n_features,), dtype=np.float32)
+    else:
+        plan = rocket.plan(length, channels, n_features=features,
+                           max_dilations=max_dilations, n_examples=1, seed=seed)
+        if len(biases) != plan.n_features:
+            raise PipelineDefinitionError(f"rocket_features: {len(biases)} biases given for "
+                                          f"{plan.n_features} features")
+        given = da.from_array(np.asarray(biases, dtype=np.float32), chunks=-1)
+    combined = da.blockwise(_transform_block, "uwf", data, "uwoc", given, "f",
                             plan=plan, concatenate=True, dtype=np.float32,
                             meta=np.empty((0, 0, 0), dtype=np.float32))
-    return ds.assign(rocket=(("unit", "window", "feature"), combined,
-                             {"long_name": "MiniRocket features (proportion of positive "
-                                           "values)", "seed": seed})
-                     ).assign_coords(feature=np.arange(plan.n_features))
+    return ds.assign(
+        rocket=(("unit", "window", "feature"), combined,
+                {"long_name": "MiniRocket features (proportion of positive values)",
+                 "seed": seed}),
+        rocket_biases=(("feature",), given, {"long_name": "MiniRocket biases",
+                                             "fitted_parameter": "rocket_features.biases"}),
+    ).assign_coords(feature=np.arange(plan.n_features))
 
 
 def _fitting_series(ds: xr.Dataset, units: int, n_windows: int) -> np.ndarray:

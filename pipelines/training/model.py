@@ -32,6 +32,9 @@ class Model:
     classes: list[str]
     kind: str = "softmax"
     pipeline: dict[str, Any] = field(default_factory=dict)
+    #: What steps fitted on the training data (``rocket_features.biases``), given
+    #: back to those steps when the model predicts, so new data gets the same features.
+    fitted: dict[str, np.ndarray] = field(default_factory=dict)
 
     def outputs(self, X: Any) -> Any:
         """Scores (classification) or predictions (regression) for raw feature rows."""
@@ -55,6 +58,7 @@ class Model:
                 "feature_names": self.feature_names, "classes": self.classes,
                 "pipeline": self.pipeline}
         arrays: dict[str, Any] = {f"param_{k}": v for k, v in self.params.items()}
+        arrays.update({f"fitted_{k}": v for k, v in self.fitted.items()})
         arrays.update(feature_mean=self.feature_mean, feature_std=self.feature_std,
                       meta=np.array(json.dumps(meta)))
         with target.open("wb") as handle:
@@ -79,4 +83,6 @@ def load_model(path: str | Path) -> Model:
                      feature_names=list(meta["feature_names"]),
                      feature_mean=data["feature_mean"], feature_std=data["feature_std"],
                      classes=list(meta["classes"]), kind=meta["kind"],
-                     pipeline=meta.get("pipeline", {}))
+                     pipeline=meta.get("pipeline", {}),
+                     fitted={k.removeprefix("fitted_"): data[k] for k in data.files
+                             if k.startswith("fitted_")})

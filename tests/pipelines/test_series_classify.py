@@ -37,3 +37,11 @@ def test_series_classify_beats_one_nearest_neighbour_where_shape_matters(
     assert shaped.manifest["resolved"] == {"window.size": 150}
     model = pipelines.load_model(shaped.output / "model.npz")
     assert model.kind == "ridge" and len(model.feature_names) == 9_996
+    # The biases fitted in the run travel with the model: predicting the test units
+    # again, on one machine, gives the run's own score.
+    assert model.fitted["rocket_features.biases"].shape == (9_996,)
+    predicted = pipelines.predict_dataset(model, datasets.open(SHAPES))
+    test = split == "test"
+    truth = predicted["label"].values[test]
+    assert (predicted["prediction"].values[test, 0] == truth).mean() == \
+        shaped.metrics["accuracy"]
