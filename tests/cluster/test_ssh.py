@@ -139,7 +139,8 @@ def test_remote_error_is_surfaced_not_hung(sshd: Any) -> None:
 
 def test_hung_remote_process_times_out_and_is_stopped(sshd: Any, tmp_path: Path) -> None:
     hang = tmp_path / "hang.sh"
-    hang.write_text("#!/bin/sh\necho 'waiting for a licence server' >&2\nsleep 120\n")
+    # A sleep no other process on the machine has: the check below finds it by name.
+    hang.write_text("#!/bin/sh\necho 'waiting for a licence server' >&2\nsleep 117.25\n")
     hang.chmod(0o755)
     began = time.monotonic()
     with pytest.raises(ClusterError) as caught:
@@ -157,7 +158,7 @@ def test_hung_remote_process_times_out_and_is_stopped(sshd: Any, tmp_path: Path)
 
 def _sleepers(script: Path) -> list[int]:
     return [p.pid for p in psutil.process_iter(["pid", "cmdline"])
-            if (p.info["cmdline"] or [])[:2] == ["sleep", "120"]
+            if (p.info["cmdline"] or [])[:2] == ["sleep", "117.25"]
             or str(script) in " ".join(p.info["cmdline"] or [])]
 
 
