@@ -219,12 +219,13 @@ def _transform_compiled(x: Any, dilations: Any, per_dilation: Any, channels: Any
                                                + C_gamma[i1, c, t] + C_gamma[i2, c, t])
                 low, high = (padding, length - padding) if (d + k) % 2 == 1 else (0, length)
                 span = max(high - low, 0)
+                segment = total[low:high]
                 for f in range(count):
                     bias = biases[first + f]
-                    positive = 0
-                    for t in range(low, high):
-                        if total[t] > bias:
-                            positive += 1
+                    # An int32 count over a slice: LLVM vectorises it (3x the branch).
+                    positive = np.int32(0)
+                    for t in range(segment.shape[0]):
+                        positive += np.int32(segment[t] > bias)
                     out[s, first + f] = np.float32(positive) / np.float32(span) \
                         if span > 0 else np.float32(0)
                 first += count
