@@ -106,3 +106,20 @@ def test_training_on_cupy_blocks_matches_numpy_blocks() -> None:
     for name in cpu:
         np.testing.assert_allclose(to_numpy(gpu[name]), cpu[name], rtol=1e-3, atol=1e-4,
                                    err_msg=name)
+
+
+def test_rocket_features_on_cupy_match_numpy() -> None:
+    """series-classify's steps on CuPy blocks: the biases fitted and the MiniRocket
+    features computed on the GPU (the array-module code), against the compiled kernel."""
+    import cupy
+    import dask
+
+    pipe = pipelines.load_pipeline("series-classify")
+    on_cpu = datasets.open("synthetic://shapes?units=60&seed=2")
+    with dask.config.set(scheduler="threads"):
+        cpu = pipe.transform(on_cpu)["rocket"].values
+        found = pipe.transform(dataset_to_device(on_cpu, "gpu"))["rocket"].data.compute()
+    assert isinstance(found, cupy.ndarray), "the features left the GPU"
+    differs = np.abs(to_numpy(found) - cpu)
+    # A float32 output equal to its bias may fall either side on another device.
+    assert (differs > 1e-6).mean() < 0.01 and differs.max() < 0.05, differs.max()
