@@ -16,6 +16,12 @@ def check_type(owner: str, key: str, value: Any, default: Any) -> None:
         raise PipelineDefinitionError(f"{owner}: {key} must be {expected[1]}, got {value!r}")
 
 
+def has_type_of(value: Any, default: Any) -> bool:
+    """Whether ``value`` has the type ``default`` asks for (any, when it asks none)."""
+    expected = _expected_type(default)
+    return expected is None or _is_a(value, expected[0])
+
+
 def _expected_type(default: Any) -> tuple[type | tuple[type, ...], str] | None:
     if isinstance(default, bool):
         return bool, "true or false"

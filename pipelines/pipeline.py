@@ -114,8 +114,10 @@ class Pipeline:
     def transform(self, ds: xr.Dataset) -> xr.Dataset:
         """Apply every step, lazily; consecutive steps that can share a pass over the
         data are fused (:mod:`.fusion`: same results, fewer passes). Settings given
-        relative to the data are made concrete first (:meth:`resolve`)."""
-        for stage in plan(self.resolve(ds).steps):
+        relative to the data are made concrete first (:meth:`resolve`), only when
+        there are some: a resolved pipeline (as a run's) is not resolved again."""
+        relative = any(get_step(call.name).is_relative(call.params) for call in self.steps)
+        for stage in plan(self.resolve(ds).steps if relative else self.steps):
             ds = stage(ds)
         return ds
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import xarray as xr
 
 from .errors import PipelineDefinitionError
-from .parameters import check_type
+from .parameters import check_type, has_type_of
 
 StepFunction = Callable[..., xr.Dataset]
 #: Turns parameters given relative to the data (``size: series``) into the values
@@ -54,6 +54,13 @@ class StepInfo:
     @property
     def summary(self) -> str:
         return (inspect.getdoc(self.function) or "").split("\n", 1)[0]
+
+    def is_relative(self, params: Mapping[str, Any]) -> bool:
+        """Whether ``params`` give a flexible parameter relative to the data (``size:
+        series``), to be made concrete by :attr:`resolve` first."""
+        defaults = self.defaults()
+        return any(key in params and not has_type_of(params[key], defaults.get(key))
+                   for key in self.flexible)
 
     def defaults(self) -> dict[str, Any]:
         return {name: p.default for name, p in self.parameters.items()

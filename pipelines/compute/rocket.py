@@ -19,6 +19,7 @@ blocks run and the reference it is tested against.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
@@ -135,8 +136,7 @@ def fit_biases(samples: Any, rocket: RocketPlan) -> RocketPlan:
             biases[first:first + count] = np.asarray(
                 found.get() if hasattr(found, "get") else found, dtype=np.float32)
             first += count
-    return RocketPlan(rocket.length, rocket.dilations, rocket.features_per_dilation,
-                      rocket.channels, rocket.examples, biases)
+    return dataclasses.replace(rocket, biases=biases)
 
 
 def transform(block: Any, rocket: RocketPlan) -> Any:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -95,15 +96,13 @@ def _fitting_series(ds: xr.Dataset, units: int, n_windows: int) -> np.ndarray:
 
 
 def _fit(samples: Any, plan: rocket.RocketPlan, renumbered: np.ndarray) -> np.ndarray:
-    fitted = rocket.fit_biases(samples, rocket.RocketPlan(
-        plan.length, plan.dilations, plan.features_per_dilation, plan.channels, renumbered))
+    fitted = rocket.fit_biases(samples, dataclasses.replace(plan, examples=renumbered))
     assert fitted.biases is not None
     return fitted.biases
 
 
 def _transform_block(block: Any, biases: Any, *, plan: rocket.RocketPlan) -> Any:
     units, n_windows, length, channels = block.shape
-    fitted = rocket.RocketPlan(plan.length, plan.dilations, plan.features_per_dilation,
-                               plan.channels, plan.examples, np.asarray(biases))
+    fitted = dataclasses.replace(plan, biases=np.asarray(biases))
     out = rocket.transform(block.reshape(units * n_windows, length, channels), fitted)
     return out.reshape(units, n_windows, -1)

@@ -14,6 +14,7 @@ scikit-learn's does, and predicts the class with the largest score.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,8 +70,8 @@ def fit_ridge(X: da.Array, Y: da.Array, weights: da.Array | None = None,
                       weights.to_delayed().ravel(), strict=True))
     moments = dask.delayed(_block_moments, pure=True)
     parts = [moments(x, y, w) for x, y, w in blocks]
-    (total,) = dask.compute(dask.delayed(_sum_all, pure=True)(*tree_sum(parts, FLAT_SUM,
-                                                                          _add)))
+    (total,) = dask.compute(dask.delayed(_sum_all, pure=True)(
+        _add, *tree_sum(parts, FLAT_SUM, _add)))
     weight, x_sum, y_sum, gram, cross = total
     x_mean, y_mean = x_sum / weight, y_sum / weight
     gram = gram - weight * np.outer(x_mean, x_mean)   # centred: the intercept is free
@@ -81,8 +82,8 @@ def fit_ridge(X: da.Array, Y: da.Array, weights: da.Array | None = None,
     errors = dask.delayed(_block_loo_errors, pure=True)
     sums = [errors(x, y, w, x_mean, y_mean, vectors, eigenvalues, projected, weight, alphas)
             for x, y, w in blocks]
-    (squared,) = dask.compute(dask.delayed(_sum_all, pure=True)(*tree_sum(sums, FLAT_SUM,
-                                                                           np.add)))
+    (squared,) = dask.compute(dask.delayed(_sum_all, pure=True)(
+        np.add, *tree_sum(sums, FLAT_SUM, np.add)))
     loo = squared / (X.shape[0] * Y.shape[1])
     best = int(np.argmin(loo))  # the first of equals, as scikit-learn's argmax of the score
     coef = vectors @ (projected / (eigenvalues + alphas[best])[:, None])
@@ -124,11 +125,9 @@ def _add(a: Any, b: Any) -> Any:
     return tuple(p + q for p, q in zip(a, b, strict=True))
 
 
-def _sum_all(*parts: Any) -> Any:
-    total = parts[0]
-    for part in parts[1:]:
-        total = _add(total, part) if isinstance(total, tuple) else total + part
-    return total
+def _sum_all(add: Any, *parts: Any) -> Any:
+    """The last level of the tree: the remaining parts summed in one task."""
+    return functools.reduce(add, parts)
 
 
 def _block_loo_errors(X: Any, Y: Any, w: Any, x_mean: np.ndarray, y_mean: np.ndarray,

@@ -70,3 +70,12 @@ def test_sensor_faults_runs_on_a_slow_short_panel_without_set(local_cluster: clu
     assert resolved["window_features.bands"][0] == pytest.approx([1 / 1024, 10 / 1024])
     assert result.manifest["pipeline"]["steps"][2] == {"window": {"size": 100}}
     assert result.metrics["test_samples"] == 10  # one window per unit, 10 test units
+
+
+def test_only_relative_settings_send_a_pipeline_through_resolution() -> None:
+    window, features = pipelines.get_step("window"), pipelines.get_step("window_features")
+    assert window.is_relative({"size": "series"}) and window.is_relative({"size": ["1s", 64]})
+    assert not window.is_relative({"size": 1024}) and not window.is_relative({})
+    assert features.is_relative({"bands": "auto"})
+    assert features.is_relative({"bands": {"nyquist_fraction": [[0, 1]]}})
+    assert not features.is_relative({"bands": [[1, 10]], "log": True})
