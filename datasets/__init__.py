@@ -30,6 +30,7 @@ from .parquet_store import write_parquet
 from .progress import progress_steps, progress_style
 from .storage import is_local, local_output
 from .tables import from_frame
+from .timeaxis import epoch_units, has_calendar_times, time_step, timestamps
 from .values import ValueReport, check_values, value_report
 from .zarr_store import write_zarr
 
@@ -44,11 +45,13 @@ __all__ = [
     "check_values",
     "compute",
     "dask_array",
+    "epoch_units",
     "file_digest",
     "from_arrays",
     "from_frame",
     "generate",
     "generator_names",
+    "has_calendar_times",
     "is_local",
     "known_formats",
     "local_output",
@@ -61,6 +64,8 @@ __all__ = [
     "sample_rate",
     "target_chunk_bytes",
     "text_values",
+    "time_step",
+    "timestamps",
     "validate",
     "value_report",
     "verify",

@@ -19,6 +19,7 @@ import xarray as xr
 from .atomic import LocalOutput, output_for
 from .compute import compute
 from .panel import sample_rate, validate
+from .timeaxis import has_calendar_times, timestamps
 
 
 def _write_part(signal: np.ndarray, units: np.ndarray, times: np.ndarray,
@@ -62,7 +63,7 @@ def write_parquet(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
 
             signal = da.from_array(np.asarray(signal))
         signal = signal.rechunk({1: -1, 2: -1})  # whole units per file
-        times = ds["time"].values
+        times = timestamps(ds) if has_calendar_times(ds) else ds["time"].values
         if not np.issubdtype(times.dtype, np.datetime64):
             # Seconds, so a reader recovers the sample rate from the spacing.
             times = np.arange(len(times)) / sample_rate(ds)
@@ -72,8 +73,7 @@ def write_parquet(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
         mapping: dict[str, Any] = {"unit": "unit", "time": "time", "channels": channels,
                                    "layout": "wide", "label": "label" if labels is not None
                                    else None}
-        if "sample_rate" in ds["time"].attrs or not np.issubdtype(ds["time"].dtype,
-                                                                  np.datetime64):
+        if "sample_rate" in ds["time"].attrs or not np.issubdtype(times.dtype, np.datetime64):
             mapping["sample_rate"] = sample_rate(ds)
         parts = []
         start = 0

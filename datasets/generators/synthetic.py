@@ -8,12 +8,14 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import dask.array as da
+import holidays
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from ..chunking import panel_chunks
 from ..errors import DatasetError
+from ..timeaxis import epoch_units
 from . import shapes as sh
 from . import telemetry as tm
 from . import traffic as tr
@@ -91,10 +93,12 @@ def telemetry(units: int = 40, duration: str = "10min", sample_rate: float = 102
 
 
 def _blocked_panel(scenario: str, module: Any, units: int, duration: str, seed: int,
-                   chunk_bytes: int | None, **knobs: float) -> xr.Dataset:
+                   chunk_bytes: int | None, start: pd.Timestamp, **knobs: Any) -> xr.Dataset:
     """A lazy panel whose signal and ``label(unit, time)`` come from ``module.make_block``.
 
     ``make_block`` returns the channels plus one last column, the label flag.
+    Time counts seconds since ``start`` (CF ``units``, decoded to datetimes by
+    xarray on reading a written copy and by :func:`~suanli.datasets.timestamps`).
     """
     sample_rate = module.SAMPLE_RATE
     samples = round(pd.Timedelta(duration).total_seconds() * sample_rate)
@@ -123,7 +127,9 @@ def _blocked_panel(scenario: str, module: Any, units: int, duration: str, seed: 
         make_chunk, dtype=np.float32, chunks=(unit_chunks, time_chunks, (channels + 1,)),
         name=f"{scenario}-{seed}-{units}-{samples}-{time_chunk}-{chunking['unit']}-{token}",
         meta=np.empty((0, 0, 0), dtype=np.float32))
-    time = xr.Coordinates.from_xindex(xr.indexes.RangeIndex.arange(0, samples, 1, dim="time"))
+    step = 1.0 / sample_rate
+    time = xr.Coordinates.from_xindex(xr.indexes.RangeIndex.arange(
+        0.0, samples * step, step, dim="time"))
     ds = xr.Dataset(
         {"signal": (("unit", "time", "channel"), both[:, :, :channels],
                     {"units_by_channel": ", ".join(f"{k}: {v}" for k, v in
@@ -132,36 +138,60 @@ def _blocked_panel(scenario: str, module: Any, units: int, duration: str, seed: 
                    {"classes": list(module.CLASSES)})},
         coords=time,
     ).assign_coords(unit=np.arange(units), channel=list(module.CHANNELS))
-    ds["time"].attrs.update(sample_rate=float(sample_rate), units="samples")
+    ds["time"].attrs.update(sample_rate=float(sample_rate), units=epoch_units(start))
     ds.attrs.update(scenario=scenario, seed=seed, sample_rate=float(sample_rate),
                     source=f"synthetic://{scenario}?units={units}&duration={duration}"
-                           f"&seed={seed}")
+                           f"&seed={seed}&start={start.date().isoformat()}")
     return ds
+
+
+def _start(scenario: str, start: str, *, monday: bool = False) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(start)
+    except ValueError:
+        raise DatasetError(f"{scenario}: start {start!r} is not a date (2024-01-01)",
+                           variable="time") from None
+    if stamp.tzinfo is not None or stamp != stamp.normalize():
+        raise DatasetError(f"{scenario}: start is a date without time or zone, got {start!r}",
+                           variable="time")
+    if monday and stamp.weekday() != 0:
+        raise DatasetError(f"{scenario}: start must be a Monday (the generator builds whole "
+                           f"weeks); {start} is a {stamp.day_name()}", variable="time")
+    return stamp
 
 
 def traffic(units: int = 50, duration: str = "28D", seed: int = 0,
             incidents_per_week: float = 1.5, outages_per_month: float = 1.0,
-            chunk_bytes: int = 0) -> xr.Dataset:
+            start: str = "2024-01-01", country: str = "DE", chunk_bytes: int = 0
+            ) -> xr.Dataset:
     """Lazy city traffic panel (see :mod:`suanli.datasets.generators.traffic`).
 
-    ``units`` road sensors read every 5 minutes for ``duration`` (e.g. ``"28D"``);
+    ``units`` road sensors read every 5 minutes for ``duration`` (e.g. ``"28D"``)
+    from ``start`` (a Monday), with the public holidays of ``country``;
     ``label(unit, time)`` is 1 during incidents.
     """
-    return _blocked_panel("traffic", tr, units, duration, seed, chunk_bytes or None,
-                          incidents_per_week=incidents_per_week,
-                          outages_per_month=outages_per_month)
+    first = _start("traffic", start, monday=True)
+    if country not in holidays.list_supported_countries():
+        raise DatasetError(f"traffic: country {country!r} is not one the holidays package "
+                           f"knows (ISO 3166 codes such as DE, FR, US)")
+    ds = _blocked_panel("traffic", tr, units, duration, seed, chunk_bytes or None, first,
+                        incidents_per_week=incidents_per_week,
+                        outages_per_month=outages_per_month,
+                        first_day=(first - pd.Timestamp(0)).days, country=country)
+    ds.attrs["holidays_country"] = country
+    return ds
 
 
 def vitals(units: int = 20, duration: str = "24h", seed: int = 0,
            episodes_per_day: float = 0.5, dropouts_per_hour: float = 0.5,
-           chunk_bytes: int = 0) -> xr.Dataset:
+           start: str = "2024-01-01", chunk_bytes: int = 0) -> xr.Dataset:
     """Lazy patient vital-signs panel (see :mod:`suanli.datasets.generators.vitals`).
 
     ``units`` patients at 1 Hz for ``duration``; ``label(unit, time)`` is 1
     during deterioration episodes.
     """
     return _blocked_panel("vitals", vt, units, duration, seed, chunk_bytes or None,
-                          episodes_per_day=episodes_per_day,
+                          _start("vitals", start), episodes_per_day=episodes_per_day,
                           dropouts_per_hour=dropouts_per_hour)
 
 
