@@ -3,6 +3,6 @@ package registers them."""
 
 from __future__ import annotations
 
-from . import features, preprocess, rocket, split
+from . import features, preprocess, resample, rocket, split
 
-__all__ = ["features", "preprocess", "rocket", "split"]
+__all__ = ["features", "preprocess", "resample", "rocket", "split"]

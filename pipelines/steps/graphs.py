@@ -3,7 +3,6 @@ per-series scaling from merged chunk moments, whole windows in a block."""
 
 from __future__ import annotations
 
-from itertools import pairwise
 from typing import Any
 
 import dask.array as da
@@ -22,19 +21,29 @@ def neighbour_edges(data: da.Array, axis: int, depth: int
     Not ``map_overlap``: that copies every chunk into a larger one with its
     neighbours' edges, which only the rare rows with a gap need.
     """
+    before, used_before = preceding_edges(data, axis, depth)
     bounds = np.cumsum((0, *data.chunks[axis])).tolist()
     length = data.shape[axis]
+    after = [_edge(data, axis, min(stop, length - 1), min(length, stop + depth))
+             for stop in bounds[1:]]
+    used = [(n_before, min(depth, length - stop))
+            for n_before, stop in zip(used_before, bounds[1:], strict=True)]
+    return before, da.concatenate(after, axis=axis), used
 
-    def edge(start: int, stop: int) -> da.Array:
-        index = [slice(None)] * data.ndim
-        index[axis] = slice(start, max(stop, start + 1))
-        return data[tuple(index)].rechunk({axis: -1})
 
-    before = [edge(max(0, start - depth), start) for start in bounds[:-1]]
-    after = [edge(min(stop, length - 1), min(length, stop + depth)) for stop in bounds[1:]]
-    used = [(min(depth, start), min(depth, length - stop))
-            for start, stop in pairwise(bounds)]
-    return da.concatenate(before, axis=axis), da.concatenate(after, axis=axis), used
+def preceding_edges(data: da.Array, axis: int, depth: int) -> tuple[da.Array, list[int]]:
+    """For each chunk along ``axis``, the ``depth`` samples before it (one chunk per
+    chunk of ``data``, a one-sample stand-in at the series' start) and how many
+    of them are real: the past a step that never reads ahead needs."""
+    bounds = np.cumsum((0, *data.chunks[axis])).tolist()
+    before = [_edge(data, axis, max(0, start - depth), start) for start in bounds[:-1]]
+    return da.concatenate(before, axis=axis), [min(depth, start) for start in bounds[:-1]]
+
+
+def _edge(data: da.Array, axis: int, start: int, stop: int) -> da.Array:
+    index = [slice(None)] * data.ndim
+    index[axis] = slice(start, max(stop, start + 1))
+    return data[tuple(index)].rechunk({axis: -1})
 
 
 def series_scaling(data: da.Array, axis: int) -> da.Array:

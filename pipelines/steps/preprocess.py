@@ -14,6 +14,7 @@ from suanli.datasets import dask_array, sample_rate
 from ..compute import gaps, moments
 from ..errors import PipelineDefinitionError
 from ..registry import Fusion, step
+from .durations import seconds
 from .graphs import neighbour_edges, series_scaling
 
 
@@ -95,15 +96,10 @@ def _check_window(params: Mapping[str, Any]) -> None:
 
 
 def _seconds(text: str) -> float:
-    from dask.utils import parse_timedelta
-
     try:
-        seconds = parse_timedelta(text)
-    except (ValueError, KeyError, TypeError):
-        seconds = None
-    if not seconds or seconds <= 0:
-        raise PipelineDefinitionError(f"window: size {text!r} is not {SIZES}")
-    return float(seconds)
+        return seconds(text, where="window: size")
+    except PipelineDefinitionError:
+        raise PipelineDefinitionError(f"window: size {text!r} is not {SIZES}") from None
 
 
 def resolve_window(params: Mapping[str, Any], ds: xr.Dataset) -> dict[str, Any]:
