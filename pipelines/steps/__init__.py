@@ -3,6 +3,7 @@ package registers them."""
 
 from __future__ import annotations
 
-from . import features, preprocess, resample, rocket, split
+from . import calendar, features, forecasting, lags, preprocess, resample, rocket, split
 
-__all__ = ["features", "preprocess", "resample", "rocket", "split"]
+__all__ = ["calendar", "features", "forecasting", "lags", "preprocess", "resample", "rocket",
+           "split"]

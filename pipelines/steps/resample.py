@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -117,7 +118,7 @@ def _resampled(data: da.Array, grid: _Grid, how: list[str], min_count: int) -> d
     cuts = [0, *[int(s) for s in starts if 0 < s < data.shape[1]], data.shape[1]]
     data = data.rechunk({1: tuple(np.diff(cuts).tolist())})
     plans = []
-    for start, stop in zip(cuts[:-1], cuts[1:], strict=True):
+    for start, stop in itertools.pairwise(cuts):
         first = int(grid.bin_of[start])
         last = int(grid.bin_of[stop]) - 1 if stop < len(grid.bin_of) else grid.first + \
             grid.count - 1

@@ -6,28 +6,43 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
-from suanli.datasets import text_values
+from suanli.datasets import sample_rate, text_values, timestamps
 
 from ..compute.sampling import stratified_sample
 from ..errors import PipelineDefinitionError
 from ..registry import step
+from .forecasting import HORIZON_ATTR
 
 
 def _check_split(params: Mapping[str, Any]) -> None:
+    if params.get("test_from") is not None:
+        try:
+            pd.Timestamp(params["test_from"])
+        except (ValueError, TypeError):
+            raise PipelineDefinitionError(f"split: test_from is a date or time (2024-06-01), "
+                                          f"got {params['test_from']!r}") from None
     if not 0 < params["test_fraction"] < 1:
         raise PipelineDefinitionError(f"split: test_fraction must be between 0 and 1, got "
                                       f"{params['test_fraction']}")
 
 
-@step("split", check=_check_split)
-def split(ds: xr.Dataset, *, test_fraction: float = 0.25, seed: int = 0) -> xr.Dataset:
-    """Assign each unit to ``train`` or ``test``, stratified by ``label(unit)``.
+@step("split", check=_check_split, flexible=("test_from",))
+def split(ds: xr.Dataset, *, test_fraction: float = 0.25, seed: int = 0,
+          test_from: str | None = None) -> xr.Dataset:
+    """Assign each unit to ``train`` or ``test``, stratified by ``label(unit)``; or,
+    with ``test_from`` (a date), each time step: test from that time on.
 
-    A dataset that already has a ``split(unit)`` variable keeps it. Whole units
-    go to one side, so the test score measures machines the model never saw.
+    By units, a dataset that already has a ``split(unit)`` variable keeps it, and
+    whole units go to one side, so the test score measures machines the model
+    never saw. By time, the decision points (or time steps) before ``test_from``
+    train, except those whose forecast target lies at or after it: they are
+    ``gap``, in neither side, so no training label comes from the test period.
     """
+    if test_from is not None:
+        return _split_by_time(ds, pd.Timestamp(test_from))
     if "split" in ds.variables:
         return ds
     _check_split({"test_fraction": test_fraction})
@@ -41,3 +56,23 @@ def split(ds: xr.Dataset, *, test_fraction: float = 0.25, seed: int = 0) -> xr.D
     return ds.assign(split=("unit", assignment, {"long_name": "train/test assignment",
                                                  "seed": seed}))
 
+
+
+def _split_by_time(ds: xr.Dataset, test_from: pd.Timestamp) -> xr.Dataset:
+    if test_from.tzinfo is not None:
+        test_from = test_from.tz_convert("UTC").tz_localize(None)
+    if "origin_time" in ds.coords:
+        dim, times = "window", np.asarray(ds["origin_time"].values).astype("datetime64[ns]")
+    else:
+        dim, times = "time", timestamps(ds, step="split by time")
+    cut = np.datetime64(test_from.to_datetime64(), "ns")
+    horizon = np.timedelta64(round(int(ds.attrs.get(HORIZON_ATTR, 0)) / sample_rate(ds) * 1e9),
+                             "ns")
+    sides = np.where(times >= cut, "test", np.where(times + horizon >= cut, "gap", "train"))
+    for side in ("train", "test"):
+        if not (sides == side).any():
+            raise PipelineDefinitionError(
+                f"split: test_from {test_from} leaves no {side} time steps (the data runs "
+                f"from {times[0]} to {times[-1]})")
+    return ds.assign(split=(dim, sides.astype(object), {
+        "long_name": "train/test assignment by time", "test_from": str(test_from)}))

@@ -24,6 +24,16 @@ class FeatureTable:
     y: np.ndarray | None
     feature_names: list[str]
     units: np.ndarray
+    #: Each row's place in the (unit, window) grid, unit-major; None: every row, in order.
+    rows: np.ndarray | None = None
+
+    def select(self, chosen: np.ndarray) -> FeatureTable:
+        """The rows where ``chosen`` (one flag per row of this table) is true."""
+        rows = np.flatnonzero(chosen) if self.rows is None else self.rows[chosen]
+        n_windows = len(self.X) // max(len(self.units), 1) if self.rows is None else None
+        units = (self.units[rows // n_windows] if n_windows else self.units)
+        return FeatureTable(self.X[chosen], None if self.y is None else self.y[chosen],
+                            self.feature_names, np.unique(units), rows)
 
 
 def feature_names(ds: xr.Dataset, variables: Sequence[str]) -> list[str]:
@@ -42,7 +52,8 @@ def feature_names(ds: xr.Dataset, variables: Sequence[str]) -> list[str]:
 
 def feature_table(ds: xr.Dataset, variables: Sequence[str], codes: np.ndarray | None
                   ) -> FeatureTable:
-    """Stack ``variables`` into rows of (unit, window).
+    """Stack ``variables`` into rows of (unit, window); a variable without one of
+    the two (``calendar(window, ...)``: the same for every unit) is broadcast.
 
     ``codes`` are per-unit or per-window label codes.
     """
@@ -50,6 +61,9 @@ def feature_table(ds: xr.Dataset, variables: Sequence[str], codes: np.ndarray | 
     for variable in variables:
         array = _checked(ds, variable)
         rest = [d for d in array.dims if d not in SAMPLE_DIMS]
+        missing = {d: ds.sizes[d] for d in SAMPLE_DIMS if d not in array.dims}
+        if missing:
+            array = array.expand_dims(missing)
         data = dask_array(array.transpose(*SAMPLE_DIMS, *rest))
         n_rows = data.shape[0] * data.shape[1]
         blocks.append(data.reshape((n_rows, int(np.prod(data.shape[2:], dtype=int))),
@@ -68,10 +82,10 @@ def _checked(ds: xr.Dataset, variable: str) -> xr.DataArray:
             f"train: feature variable {variable!r} is not produced by the steps; variables: "
             f"{', '.join(map(str, ds.data_vars))}")
     array = ds[variable]
-    if not set(SAMPLE_DIMS) <= set(array.dims):
+    if not set(SAMPLE_DIMS) & set(array.dims) or set(array.dims) & {"time", "offset"}:
         raise PipelineDefinitionError(
-            f"train: feature variable {variable!r} must have dims (unit, window, ...), got "
-            f"{array.dims}")
+            f"train: feature variable {variable!r} must have dims (unit, window, ...) (or "
+            f"one of them), got {array.dims}")
     return array
 
 
@@ -85,9 +99,11 @@ def encode_labels(label: xr.DataArray) -> tuple[np.ndarray, list[str]]:
     a floating-point label (regression) comes back as float32 targets and no classes."""
     values = np.asarray(label.values)
     if label_task(label) == "regression":
-        if not np.isfinite(values).all():
+        if label.dims == ("unit",) and not np.isfinite(values).all():
             raise PipelineDefinitionError("train: a regression label must be finite for "
                                           "every unit")
+        # Per window, a NaN label is a target not known (a gap, the series' end):
+        # its row is neither trained on nor scored.
         return values.astype(np.float32), []
     classes = label.attrs.get("classes")
     if values.dtype.kind in "iu":

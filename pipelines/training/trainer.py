@@ -159,31 +159,63 @@ class TrainingOutcome:
 def split_tables(ds: xr.Dataset, features: tuple[str, ...], validation_fraction: float = 0.0,
                  seed: int = 0) -> tuple[FeatureTable, FeatureTable, list[str],
                                          FeatureTable | None]:
-    """Feature tables of the train and test units, the class names, and the validation
-    units' table (a stratified share of the train units) when ``validation_fraction`` > 0."""
+    """Feature tables of the train and test rows, the class names, and the validation
+    rows' table when ``validation_fraction`` > 0.
+
+    ``split`` is per unit (whole units to one side; validation: a stratified share
+    of the train units) or per window (by time; validation: the latest share of
+    the train windows). Rows whose label is NaN (a target not known) are left out.
+    """
     if "label" not in ds.variables:
         raise PipelineDefinitionError("train: the dataset has no 'label' variable")
     codes, classes = encode_labels(ds["label"])
-    sides = text_values(ds["split"].values).astype(object)
+    n_units, n_windows = ds.sizes["unit"], ds.sizes["window"]
+    sides = _row_sides(ds["split"], n_units, n_windows)
     wanted = ["train", "test"]
     if validation_fraction:
-        train_units = np.flatnonzero(sides == "train")
-        groups = text_values(ds["label"].values)[train_units] if ds["label"].dims == (
-            "unit",) else np.zeros(len(train_units), dtype=str)
-        sides[train_units[stratified_sample(groups, validation_fraction, seed)]] = "validation"
         wanted.append("validation")
+        if ds["split"].dims == ("unit",):
+            train_units = np.flatnonzero(sides[:, 0] == "train")
+            groups = text_values(ds["label"].values)[train_units] if ds["label"].dims == (
+                "unit",) else np.zeros(len(train_units), dtype=str)
+            held = train_units[stratified_sample(groups, validation_fraction, seed)]
+            sides[held] = "validation"
+        else:
+            train_windows = np.flatnonzero((sides == "train").any(axis=0))
+            latest = train_windows[len(train_windows) - max(1, round(
+                validation_fraction * len(train_windows))):]
+            sides[:, latest] = np.where(sides[:, latest] == "train", "validation",
+                                        sides[:, latest])
+    row_codes = np.broadcast_to(codes[:, None] if codes.ndim == 1 else codes,
+                                (n_units, n_windows)).reshape(-1)
+    known = np.isfinite(row_codes) if row_codes.dtype.kind == "f" else np.ones(
+        row_codes.shape, bool)
+    whole = feature_table(ds, features, codes)
     tables = []
     for side in wanted:
-        chosen = sides == side
+        chosen = (sides.reshape(-1) == side) & known
         if not chosen.any():
-            raise PipelineError(f"train: no units in the {side!r} split; give more units or "
-                                f"change split.test_fraction")
-        table = feature_table(ds.isel(unit=chosen), features, codes[chosen])
+            raise PipelineError(f"train: no rows in the {side!r} split with a known label; "
+                                f"give more units or time, or change the split")
+        table = whole.select(chosen)
         # Features are small: hold them on the workers once instead of re-reading
         # the store for every pass (finite check, statistics, each epoch).
         table.X = table.X.persist()
         tables.append(table)
     return tables[0], tables[1], classes, tables[2] if validation_fraction else None
+
+
+def _row_sides(split: xr.DataArray, n_units: int, n_windows: int) -> np.ndarray:
+    """The split of every (unit, window) row, as a writable (unit, window) array."""
+    values = text_values(np.asarray(split.values)).astype(object)
+    if split.dims == ("unit",):
+        values = values[:, None]
+    elif split.dims == ("window",):
+        values = values[None, :]
+    elif split.dims != ("unit", "window"):
+        raise PipelineDefinitionError(f"train: 'split' must have dims (unit,), (window,) or "
+                                      f"(unit, window), got {split.dims}")
+    return np.broadcast_to(values, (n_units, n_windows)).copy()
 
 
 def fit(table: FeatureTable, classes: list[str], config: TrainConfig, *, parallelism: int,
