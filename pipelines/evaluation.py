@@ -1,4 +1,4 @@
-"""Classification metrics: accuracy, macro-F1 and the confusion matrix."""
+"""Classification and regression metrics (forecasts: :mod:`.forecast_evaluation`)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,22 @@ from typing import Any
 import numpy as np
 
 CLASSIFICATION_METRICS = ("accuracy", "macro_f1", "confusion_matrix")
-REGRESSION_METRICS = ("rmse", "mae", "r2")
+REGRESSION_METRICS = ("rmse", "mae", "r2", "mape", "mase")
 METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
-    """Root mean squared error, mean absolute error and R^2 (1 - SSE / SST)."""
+    """Root mean squared error, mean absolute error, R^2 (1 - SSE / SST) and the mean
+    absolute percentage error over the non-zero true values (MASE needs a
+    forecast's seasonal baseline: :mod:`.forecast_evaluation`)."""
     truth, predicted = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
     errors = predicted - truth
     total = float(((truth - truth.mean()) ** 2).sum())
+    nonzero = truth != 0
     return {"rmse": float(np.sqrt(np.mean(errors ** 2))), "mae": float(np.mean(np.abs(errors))),
             "r2": 1 - float((errors ** 2).sum()) / total if total > 0 else float("nan"),
+            "mape": float(np.mean(np.abs(errors[nonzero] / truth[nonzero])) * 100)
+            if nonzero.any() else float("nan"),
             "samples": int(truth.size)}
 
 

@@ -89,3 +89,47 @@ def plot_predicted_vs_true(truth: np.ndarray, predicted: np.ndarray, metrics: di
     axes.set_ylabel("predicted")
     axes.set_title(f"RMSE {metrics['rmse']:.3g}, R^2 {metrics['r2']:.3f}")
     return _save(figure, path)
+
+
+def plot_forecasts(units: np.ndarray, targets: np.ndarray, actual: np.ndarray,
+                   predicted: np.ndarray, baseline: np.ndarray, baseline_name: str, path: Path,
+                   *, shown: int = 4, points: int = 336) -> Path:
+    """Forecast against actual for a few units (spread over the list), the last
+    ``points`` scored target times of each, with the best baseline."""
+    names = np.unique(units)
+    picked = names[np.linspace(0, len(names) - 1, min(shown, len(names))).round().astype(int)]
+    figure = Figure(figsize=(10, 2.2 * len(picked)))
+    for axes, unit in zip(figure.subplots(len(picked), 1, squeeze=False)[:, 0], picked,
+                          strict=True):
+        mine = np.flatnonzero(units == unit)
+        mine = mine[np.argsort(targets[mine])][-points:]
+        axes.plot(targets[mine], actual[mine], color="black", lw=1, label="actual")
+        axes.plot(targets[mine], predicted[mine], lw=1, label="model")
+        axes.plot(targets[mine], baseline[mine], lw=1, alpha=0.7, label=baseline_name)
+        axes.set_ylabel(f"unit {unit}")
+    figure.axes[0].legend(loc="upper right", fontsize=8, ncols=3)
+    figure.suptitle("Forecasts on the test period")
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_error_by_hour_of_week(targets: np.ndarray, errors: dict[str, np.ndarray],
+                               path: Path) -> Path:
+    """Mean absolute error by the target's hour of the week (Monday 00:00 first)."""
+    stamps = targets.astype("datetime64[h]").astype(np.int64)
+    # 1970-01-01 was a Thursday: hour 0 of the epoch is hour 72 of its week.
+    hour_of_week = (stamps + 72) % 168
+    figure = Figure(figsize=(10, 3.2))
+    axes = figure.add_subplot()
+    for name, error in errors.items():
+        total = np.bincount(hour_of_week, weights=np.abs(error), minlength=168)
+        count = np.bincount(hour_of_week, minlength=168)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            axes.plot(np.arange(168), total / count, lw=1.2, label=name)
+    axes.set_xticks(range(0, 169, 24), ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", ""])
+    axes.set_xlabel("hour of the week (target time)")
+    axes.set_ylabel("mean absolute error")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    return _save(figure, path)

@@ -47,10 +47,17 @@ class RunResult:
 
     def summary(self) -> str:
         lines = [f"pipeline {self.pipeline}: done in {self.manifest['timings']['total']:.1f} s"]
-        for key in ("accuracy", "macro_f1", "rmse", "mae", "r2"):
+        for key in ("accuracy", "macro_f1", "rmse", "mae", "r2", "mape", "mase"):
             if key in self.metrics:
                 lines.append(f"  {key:<9} {self.metrics[key]:.3f}")
-        if "test_samples" in self.metrics:
+        if "best_baseline" in self.metrics:
+            best = self.metrics["best_baseline"]
+            lines.append(f"  skill     {self.metrics['skill'][best]:.3f} against {best} (RMSE "
+                         f"{self.metrics['baselines'][best]['rmse']:.3f})")
+        if "scored_points" in self.metrics:
+            lines.append(f"  test points {self.metrics['scored_points']} "
+                         f"({self.metrics['test_units']} units, the test period)")
+        elif "test_samples" in self.metrics:
             lines.append(f"  test windows {self.metrics['test_samples']} from "
                          f"{self.metrics['test_units']} unseen units")
         lines.append(f"  run directory {self.output}")

@@ -6,18 +6,24 @@ import dataclasses
 import json
 from typing import Any
 
+import numpy as np
+
 import xarray as xr
 
 from .array_module import to_numpy
 from .device import array_to_device
 from .evaluation import classification_metrics, regression_metrics, selected_metrics
+from .forecast_evaluation import ForecastRows, forecast_metrics, forecast_rows
 from .plots import (
     plot_confusion_matrix,
+    plot_error_by_hour_of_week,
     plot_feature_distributions,
+    plot_forecasts,
     plot_predicted_vs_true,
     plot_training_curve,
 )
 from .run_state import Run
+from .steps.forecasting import HORIZON_ATTR, TARGET_ATTR
 from .training.trainer import fit, predict_table, split_tables
 
 
@@ -36,8 +42,10 @@ def train_and_evaluate(run: Run, features: xr.Dataset) -> None:
     # same whether or not a worker is restarting at this moment.
     parallelism = run.cluster.planned_threads
     with run.timed("training"):
-        run.say(f"training {config.model} on {train_table.X.shape[0]} windows x "
-                f"{train_table.X.shape[1]} features, {config.epochs} epochs")
+        how = ("alpha by leave-one-out error" if config.model == "ridge"
+               else f"{config.epochs} epochs")
+        run.say(f"training {config.model} on {train_table.X.shape[0]} rows x "
+                f"{train_table.X.shape[1]} features, {how}")
         outcome = fit(train_table, classes, config, parallelism=parallelism,
                       progress=run.progress, pipeline=pipe.to_mapping(),
                       validation=validation_table, checkpoint=run.directory.checkpoint)
@@ -49,11 +57,18 @@ def train_and_evaluate(run: Run, features: xr.Dataset) -> None:
                             for var in features.data_vars.values()
                             if "fitted_parameter" in var.attrs}
     run.output("model", outcome.model.save(run.path("model.npz")))
+    forecasts: ForecastRows | None = None
     with run.timed("evaluation"):
         predicted, finite = predict_table(outcome.model, test_table)
         assert test_table.y is not None
-        scores = (classification_metrics(test_table.y[finite], predicted, classes) if classes
-                  else regression_metrics(test_table.y[finite], predicted))
+        if TARGET_ATTR in features.attrs and not classes:
+            assert test_table.rows is not None and train_table.rows is not None
+            forecasts = forecast_rows(features, test_table.rows[finite], predicted,
+                                      train_table.rows)
+            scores = forecast_metrics(forecasts, int(features.attrs[HORIZON_ATTR]))
+        else:
+            scores = (classification_metrics(test_table.y[finite], predicted, classes)
+                      if classes else regression_metrics(test_table.y[finite], predicted))
     metrics: dict[str, Any] = selected_metrics(scores, pipe.evaluate)
     metrics.update(
         test_samples=int(finite.sum()), test_units=len(test_table.units),
@@ -67,10 +82,11 @@ def train_and_evaluate(run: Run, features: xr.Dataset) -> None:
     )
     run.metrics.update(metrics)
     with run.timed("plots"):
-        train_X = to_numpy(train_table.X.compute())
         assert train_table.y is not None
-        if classes:
-            plot_feature_distributions(train_X, train_table.y, train_table.feature_names,
+        if forecasts is not None:
+            _plot_forecasts(run, forecasts, features, metrics["best_baseline"])
+        elif classes:
+            plot_feature_distributions(to_numpy(train_table.X.compute()), train_table.y, train_table.feature_names,
                                        classes, outcome.model.params["W0"],
                                        run.path("plots/feature_distributions.png"))
         else:
@@ -84,3 +100,18 @@ def train_and_evaluate(run: Run, features: xr.Dataset) -> None:
                 metrics, run.path("plots/confusion_matrix.png")))
     run.path("training_history.json").write_text(json.dumps(
         dataclasses.asdict(outcome.history)))
+
+
+def _plot_forecasts(run: Run, rows: ForecastRows, features: xr.Dataset, best: str) -> None:
+    """Forecast against actual for a few units, and the error by hour of the week."""
+    ahead = np.timedelta64(round(int(features.attrs[HORIZON_ATTR])
+                                 / float(features.attrs["sample_rate"]) * 1e9), "ns")
+    targets = rows.origins + ahead if rows.origins.dtype.kind == "M" else rows.origins
+    run.output("forecasts_plot", plot_forecasts(
+        rows.units, targets, rows.actual, rows.predicted, rows.baselines[best], best,
+        run.path("plots/forecasts.png")))
+    if targets.dtype.kind == "M":
+        run.output("error_by_hour_of_week_plot", plot_error_by_hour_of_week(
+            targets, {"model": rows.predicted - rows.actual,
+                      best: rows.baselines[best] - rows.actual},
+            run.path("plots/error_by_hour_of_week.png")))
