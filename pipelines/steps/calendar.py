@@ -80,13 +80,13 @@ def calendar_columns(times: pd.DatetimeIndex, features: list[str], encoding: str
                      country: str | None) -> tuple[np.ndarray, list[str]]:
     """(time, feature) float32 columns and their names."""
     holiday = _holiday_flags(times, country) if country else np.zeros(len(times), bool)
-    weekday = np.asarray(times.dayofweek)
+    weekday = np.asarray(times.day_of_week)
     day_type = np.where(holiday | (weekday == 6), 2, np.where(weekday == 5, 1, 0))
     values: dict[str, tuple[np.ndarray, int]] = {
         "hour": (np.asarray(times.hour), 24), "day_of_week": (weekday, 7),
         "hour_of_week": (weekday * 24 + np.asarray(times.hour), 168),
         "month": (np.asarray(times.month) - 1, 12),
-        "day_of_year": (np.asarray(times.dayofyear) - 1, 366),
+        "day_of_year": (np.asarray(times.day_of_year) - 1, 366),
         "day_type": (day_type, 3),
         "hour_of_day_type": (day_type * 24 + np.asarray(times.hour), 72)}
     columns: list[np.ndarray] = []
