@@ -13,6 +13,7 @@ from suanli import datasets
 
 from .errors import ModelFileError
 from .pipeline import Pipeline, StepCall
+from .steps.forecasting import SCALE
 from .training.features import feature_names, feature_table
 from .training.model import Model
 
@@ -24,7 +25,8 @@ def _fitted_for(model: Model, step: str) -> dict[str, list[float]]:
 
 def predict_dataset(model: Model, ds: xr.Dataset) -> xr.Dataset:
     """``prediction(unit, window)`` for every window of panel ``ds``: class names, or
-    values for a regression model.
+    values for a regression model (a forecast: in the target's units, for the
+    target time a horizon after each ``origin_time``).
 
     The dataset's own ``label`` (if any) is kept as ``label`` (names) for comparison.
     """
@@ -50,13 +52,17 @@ def predict_dataset(model: Model, ds: xr.Dataset) -> xr.Dataset:
     else:
         values = np.full(len(X), np.nan, dtype=np.float32)
         values[finite] = model.predict(X[finite])
+    # A scaled forecast target comes back in its own units.
+    scale = np.asarray(features[SCALE].values) if SCALE in features.data_vars else 1.0
     out = xr.Dataset(
-        {"prediction": (("unit", "window"), values.reshape(shape))},
+        {"prediction": (("unit", "window"), values.reshape(shape) * scale)},
         coords={"unit": features["unit"].values, "window": features["window"].values},
     )
+    if "origin_time" in features.coords:
+        out = out.assign_coords(origin_time=features["origin_time"])
     if "label" in features.variables:
         label = features["label"]
-        truth = np.asarray(label.values)
+        truth = np.asarray(label.values) * scale
         if truth.dtype.kind in "iu" and "classes" in label.attrs:
             truth = np.asarray(label.attrs["classes"], dtype=object)[truth]
         out["label"] = label.dims, (truth if truth.dtype.kind == "f"

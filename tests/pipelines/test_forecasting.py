@@ -74,3 +74,14 @@ def test_traffic_forecast_beats_the_best_baseline(local_cluster: cluster.Cluster
     assert set(np.unique(sides)) == {"train", "gap", "test"}
     assert pd.Timestamp(features.origin_time.values[sides == "test"][0]) == \
         pd.Timestamp("2024-03-04")
+    # The model file, applied on one machine to the same data, gives back the run's
+    # forecasts in the target's units: the same RMSE on the same points.
+    model = pipelines.load_model(result.output / "model.npz")
+    predicted = pipelines.predict_dataset(model, raw)
+    scored = ((sides == "test")[None, :] & np.isfinite(predicted.prediction.values)
+              & np.isfinite(predicted.label.values)
+              & np.isfinite(features.baselines.values).all(axis=2))
+    error = (predicted.prediction.values - predicted.label.values)[scored]
+    assert scored.sum() == metrics["scored_points"]
+    assert np.sqrt(np.mean(error.astype(np.float64) ** 2)) == pytest.approx(metrics["rmse"],
+                                                                            rel=1e-4)
