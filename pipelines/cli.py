@@ -118,11 +118,27 @@ def list_pipelines() -> None:
     from .pipeline import load_pipeline, pipeline_names
     from .registry import get_step, step_names
 
-    for name in pipeline_names():
-        click.echo(f"{name}: {load_pipeline(name).description.splitlines()[0][:90]}")
+    names = pipeline_names()
+    width = max(map(len, names))
+    for name in names:
+        click.echo(f"{name:<{width}}  {load_pipeline(name).summary}")
     click.echo("\nsteps:")
     for name in step_names():
-        click.echo(f"  {name:<14} {get_step(name).summary}")
+        click.echo(f"  {name:<16} {get_step(name).summary}")
+    click.echo("\n'suanli pipelines show NAME' prints a pipeline's definition.")
+
+
+@pipelines_group.command("show")
+@click.argument("name")
+def show_pipeline(name: str) -> None:
+    """Print the YAML definition of shipped pipeline NAME (or a pipeline file), as is."""
+    from .pipeline import load_pipeline, pipeline_source
+
+    try:
+        load_pipeline(name)  # checks it, and names the shipped ones if NAME is unknown
+    except Exception as error:
+        fail(error)
+    click.echo(pipeline_source(name), nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

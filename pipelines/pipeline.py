@@ -8,6 +8,7 @@ is touched.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -48,6 +49,8 @@ class Pipeline:
     evaluate: tuple[str, ...] = METRICS
     dataset: str | None = None
     description: str = ""
+    #: One line for ``suanli pipelines list``; default: the description's first clause.
+    summary: str = ""
     #: What to do with non-finite input values: ``policy`` report|reject|ignore,
     #: and the kinds (nan, +inf, -inf) the steps handle, allowed under reject.
     values: Mapping[str, Any] = dataclasses.field(
@@ -57,8 +60,8 @@ class Pipeline:
 
     @classmethod
     def from_mapping(cls, spec: Mapping[str, Any], *, source: str = "<dict>") -> Pipeline:
-        allowed = ("name", "description", "dataset", "steps", "train", "evaluate", "values",
-                   "device")
+        allowed = ("name", "summary", "description", "dataset", "steps", "train", "evaluate",
+                   "values", "device")
         for key in spec:
             if key not in allowed:
                 raise PipelineDefinitionError(f"{source}: unknown key {key!r}; allowed: "
@@ -72,13 +75,16 @@ class Pipeline:
             name=str(spec["name"]), steps=steps, train=config,
             evaluate=_metrics(spec.get("evaluate"), config, source), dataset=spec.get("dataset"),
             description=str(spec.get("description", "")).strip(),
+            summary=str(spec.get("summary") or re.split(r"[.:;]", str(
+                spec.get("description", "")).strip(), maxsplit=1)[0]).strip(),
             values=_values_policy(spec.get("values"), source),
             device=_device(spec.get("device", "auto"), source),
         )
 
     def to_mapping(self) -> dict[str, Any]:
         """The pipeline as plain data (the YAML form; recorded in manifests and models)."""
-        out: dict[str, Any] = {"name": self.name, "description": self.description,
+        out: dict[str, Any] = {"name": self.name, "summary": self.summary,
+                               "description": self.description,
                                "dataset": self.dataset,
                                "steps": [{s.name: dict(s.params)} for s in self.steps]}
         if self.train is not None:
@@ -248,6 +254,15 @@ def load_pipeline(name_or_path: str | Path | Pipeline | Mapping[str, Any]) -> Pi
                                       f"{', '.join(pipeline_names())} (or give a YAML file)")
     shipped = resources.files("suanli.pipelines") / "definitions" / f"{text}.yaml"
     return Pipeline.from_mapping(_read_yaml(shipped.read_text(), text), source=text)
+
+
+def pipeline_source(name_or_path: str | Path) -> str:
+    """The YAML text of a shipped pipeline or a pipeline file, comments included."""
+    text = str(name_or_path)
+    if text in pipeline_names() and not Path(text).is_file():
+        return (resources.files("suanli.pipelines") / "definitions" / f"{text}.yaml"
+                ).read_text()
+    return Path(text).read_text()
 
 
 def _read_yaml(text: str, source: str) -> Mapping[str, Any]:

@@ -53,7 +53,10 @@ class StepInfo:
 
     @property
     def summary(self) -> str:
-        return (inspect.getdoc(self.function) or "").split("\n", 1)[0]
+        """The docstring's first sentence, on one line."""
+        paragraph = (inspect.getdoc(self.function) or "").split("\n\n", 1)[0]
+        sentence = " ".join(paragraph.split()).split(". ", 1)[0]
+        return sentence if sentence.endswith(".") else sentence + "."
 
     def is_relative(self, params: Mapping[str, Any]) -> bool:
         """Whether ``params`` give a flexible parameter relative to the data (``size:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from suanli.pipelines.pipeline import load_pipeline
+
 SMALL = "synthetic://telemetry?units=40&minutes=1&seed=2"
 
 
@@ -64,9 +66,19 @@ def test_output_holding_another_run_exits_2(tmp_path: Path) -> None:
     assert (tmp_path / "old" / "manifest.json").read_text() == "{}"
 
 
-def test_pipelines_list(tmp_path: Path) -> None:
+def test_pipelines_list_and_show(tmp_path: Path) -> None:
     done = suanli("pipelines", "list", cwd=tmp_path)
-    assert done.returncode == 0 and "sensor-faults" in done.stdout and "band_power" in done.stdout
+    assert done.returncode == 0 and "band_power" in done.stdout
+    listed = done.stdout.split("\n\n")[0].splitlines()
+    assert [line.split()[0] for line in listed] == ["sensor-faults", "series-classify",
+                                                    "traffic-forecast"]
+    assert all(len(line) < 100 for line in listed)  # one line each
+    shown = suanli("pipelines", "show", "traffic-forecast", cwd=tmp_path)
+    assert shown.returncode == 0 and "# Exogenous channels" in shown.stdout  # comments kept
+    (tmp_path / "mine.yaml").write_text(shown.stdout)
+    assert load_pipeline(str(tmp_path / "mine.yaml")) == load_pipeline("traffic-forecast")
+    unknown = suanli("pipelines", "show", "traffic", cwd=tmp_path)
+    assert unknown.returncode == 2 and "shipped pipelines: sensor-faults" in unknown.stderr
 
 
 def test_predict_command_runs_without_a_cluster(tmp_path: Path) -> None:
