@@ -19,8 +19,9 @@ import xarray as xr
 from .errors import DatasetError
 
 _SINCE = re.compile(r"^\s*(\w+)\s+since\s+(.+?)\s*$")
-_UNITS = {"nanoseconds": "ns", "microseconds": "us", "milliseconds": "ms", "seconds": "s",
-          "minutes": "min", "hours": "h", "days": "D"}
+#: CF time units, in nanoseconds.
+_UNITS = {"nanoseconds": 1, "microseconds": 10**3, "milliseconds": 10**6, "seconds": 10**9,
+          "minutes": 60 * 10**9, "hours": 3600 * 10**9, "days": 86400 * 10**9}
 
 
 def epoch_units(start: str | pd.Timestamp, unit: str = "seconds") -> str:
@@ -65,7 +66,7 @@ def timestamps(ds: xr.Dataset | xr.DataArray, *, step: str = "this step",
                            variable="time") from None
     if origin.tzinfo is not None:
         origin = origin.tz_convert("UTC").tz_localize(None)
-    per_unit = pd.Timedelta(1, unit=_UNITS[found.group(1)]).value  # nanoseconds
+    per_unit = _UNITS[found.group(1)]
     offsets = np.asarray(time.values)
     nanoseconds = (np.round(offsets.astype(np.float64) * per_unit).astype(np.int64)
                    if offsets.dtype.kind == "f" else offsets.astype(np.int64) * per_unit)

@@ -136,7 +136,7 @@ def show_pipeline(name: str) -> None:
 
     try:
         load_pipeline(name)  # checks it, and names the shipped ones if NAME is unknown
-    except Exception as error:
+    except SuanliError as error:
         fail(error)
     click.echo(pipeline_source(name), nl=False)
 

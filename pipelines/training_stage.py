@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import numpy as np
-
 import xarray as xr
 
 from .array_module import to_numpy
@@ -86,8 +85,9 @@ def train_and_evaluate(run: Run, features: xr.Dataset) -> None:
         if forecasts is not None:
             _plot_forecasts(run, forecasts, features, metrics["best_baseline"])
         elif classes:
-            plot_feature_distributions(to_numpy(train_table.X.compute()), train_table.y, train_table.feature_names,
-                                       classes, outcome.model.params["W0"],
+            plot_feature_distributions(to_numpy(train_table.X.compute()), train_table.y,
+                                       train_table.feature_names, classes,
+                                       outcome.model.params["W0"],
                                        run.path("plots/feature_distributions.png"))
         else:
             plot_predicted_vs_true(test_table.y[finite], predicted, metrics,

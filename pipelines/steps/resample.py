@@ -117,7 +117,7 @@ def _resampled(data: da.Array, grid: _Grid, how: list[str], min_count: int) -> d
     starts = np.unique(np.searchsorted(grid.bin_of, grid.bin_of[bounds[1:-1]], side="left"))
     cuts = [0, *[int(s) for s in starts if 0 < s < data.shape[1]], data.shape[1]]
     data = data.rechunk({1: tuple(np.diff(cuts).tolist())})
-    plans = []
+    plans: list[dict[str, Any]] = []
     for start, stop in itertools.pairwise(cuts):
         first = int(grid.bin_of[start])
         last = int(grid.bin_of[stop]) - 1 if stop < len(grid.bin_of) else grid.first + \

@@ -65,7 +65,7 @@ def _split_by_time(ds: xr.Dataset, test_from: pd.Timestamp) -> xr.Dataset:
         dim, times = "window", np.asarray(ds["origin_time"].values).astype("datetime64[ns]")
     else:
         dim, times = "time", timestamps(ds, step="split by time")
-    cut = np.datetime64(test_from.to_datetime64(), "ns")
+    cut = test_from.to_datetime64().astype("datetime64[ns]")
     horizon = np.timedelta64(round(int(ds.attrs.get(HORIZON_ATTR, 0)) / sample_rate(ds) * 1e9),
                              "ns")
     sides = np.where(times >= cut, "test", np.where(times + horizon >= cut, "gap", "train"))
