@@ -6,7 +6,12 @@ from typing import Any
 
 import numpy as np
 
-CLASSIFICATION_METRICS = ("accuracy", "macro_f1", "confusion_matrix")
+#: Early warning (:mod:`.alert_evaluation`): a binary classifier's score at an alert budget.
+ALERT_METRICS = ("sensitivity", "ppv", "event_recall", "auroc", "auprc")
+#: ``evaluate.alerts``' defaults: alerts per 100 patient-days, and no second alert for
+#: the same patient within the refractory period.
+DEFAULT_ALERTS: dict[str, Any] = {"budget": 50.0, "refractory": "4h"}
+CLASSIFICATION_METRICS = ("accuracy", "macro_f1", "confusion_matrix", *ALERT_METRICS)
 REGRESSION_METRICS = ("rmse", "mae", "r2", "mape", "mase")
 METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
 

@@ -19,8 +19,9 @@ import xarray as xr
 import yaml
 
 from .errors import PipelineDefinitionError
-from .evaluation import CLASSIFICATION_METRICS, METRICS, REGRESSION_METRICS
+from .evaluation import CLASSIFICATION_METRICS, DEFAULT_ALERTS, METRICS, REGRESSION_METRICS
 from .registry import check_parameters, get_step
+from .steps.durations import seconds
 from .steps.fusion import plan
 from .training.trainer import TrainConfig
 
@@ -57,6 +58,9 @@ class Pipeline:
         default_factory=lambda: dict(DEFAULT_VALUES))
     #: Where to compute: auto (GPUs when every worker has one), cpu or gpu.
     device: str = "auto"
+    #: Early-warning evaluation (``evaluate.alerts``): ``budget`` (alerts per 100
+    #: patient-days) and ``refractory`` (a duration); None: not an alerting pipeline.
+    alerts: Mapping[str, Any] | None = None
 
     @classmethod
     def from_mapping(cls, spec: Mapping[str, Any], *, source: str = "<dict>") -> Pipeline:
@@ -71,9 +75,10 @@ class Pipeline:
         steps = tuple(_step_call(entry, source) for entry in spec["steps"] or [])
         train = spec.get("train")
         config = TrainConfig.from_mapping(dict(train)) if train is not None else None
+        metrics, alerts = _evaluate(spec.get("evaluate"), config, source)
         return cls(
-            name=str(spec["name"]), steps=steps, train=config,
-            evaluate=_metrics(spec.get("evaluate"), config, source), dataset=spec.get("dataset"),
+            name=str(spec["name"]), steps=steps, train=config, alerts=alerts,
+            evaluate=metrics, dataset=spec.get("dataset"),
             description=str(spec.get("description", "")).strip(),
             summary=str(spec.get("summary") or re.split(r"[.:;]", str(
                 spec.get("description", "")).strip(), maxsplit=1)[0]).strip(),
@@ -91,6 +96,8 @@ class Pipeline:
             out["train"] = {k: list(v) if isinstance(v, tuple) else v
                             for k, v in dataclasses.asdict(self.train).items()}
         out["evaluate"] = {"metrics": list(self.evaluate)}
+        if self.alerts is not None:
+            out["evaluate"]["alerts"] = dict(self.alerts)
         out["values"] = {"policy": self.values["policy"], "allow": list(self.values["allow"])}
         out["device"] = self.device
         return out
@@ -145,11 +152,38 @@ def _step_call(entry: Any, source: str) -> StepCall:
 DEFAULT_VALUES: Mapping[str, Any] = {"policy": "report", "allow": ("nan",)}
 
 
-def _metrics(given: Any, train: TrainConfig | None, source: str) -> tuple[str, ...]:
-    """The ``evaluate`` block's metrics: known ones, and ones the model can be scored by."""
+def _evaluate(given: Any, train: TrainConfig | None, source: str
+              ) -> tuple[tuple[str, ...], dict[str, Any] | None]:
+    """The ``evaluate`` block: its metrics, and its alerting settings if any."""
     given = given or {}
-    if not isinstance(given, Mapping) or set(given) - {"metrics"}:
-        raise PipelineDefinitionError(f"{source}: evaluate is a mapping with one key, metrics")
+    if not isinstance(given, Mapping) or set(given) - {"metrics", "alerts"}:
+        raise PipelineDefinitionError(f"{source}: evaluate is a mapping with the keys metrics "
+                                      f"and alerts")
+    return _metrics(given, train, source), _alerts(given.get("alerts"), train, source)
+
+
+def _alerts(given: Any, train: TrainConfig | None, source: str) -> dict[str, Any] | None:
+    if given is None:
+        return None
+    if not isinstance(given, Mapping) or set(given) - set(DEFAULT_ALERTS):
+        raise PipelineDefinitionError(f"{source}: evaluate.alerts takes "
+                                      f"{', '.join(DEFAULT_ALERTS)}, got {given!r}")
+    alerts = {**DEFAULT_ALERTS, **given}
+    if isinstance(alerts["budget"], bool) or not isinstance(alerts["budget"], int | float) \
+            or alerts["budget"] <= 0:
+        raise PipelineDefinitionError(f"{source}: evaluate.alerts.budget is alerts per 100 "
+                                      f"patient-days, a number > 0, got {alerts['budget']!r}")
+    seconds(str(alerts["refractory"]), where=f"{source}: evaluate.alerts.refractory")
+    if train is None or not train.validation_fraction:
+        raise PipelineDefinitionError(
+            f"{source}: evaluate.alerts sets its threshold on validation units: give "
+            f"train.validation_fraction > 0")
+    return alerts
+
+
+def _metrics(given: Mapping[str, Any], train: TrainConfig | None, source: str
+             ) -> tuple[str, ...]:
+    """The ``evaluate`` block's metrics: known ones, and ones the model can be scored by."""
     metrics = given.get("metrics", METRICS)
     metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     unknown = [m for m in metrics if m not in METRICS]
@@ -200,6 +234,9 @@ def _assign(spec: dict[str, Any], key: str, value: Any) -> None:
     if key in ("values.policy", "values.allow"):
         spec.setdefault("values", {})[key.split(".")[1]] = value
         return
+    if key.startswith("evaluate.alerts.") and spec.get("evaluate", {}).get("alerts"):
+        spec["evaluate"]["alerts"][key.rpartition(".")[2]] = value
+        return
     head, dot, param = key.partition(".")
     if not dot or not param:
         raise PipelineDefinitionError(_set_help(spec, key))
@@ -221,6 +258,8 @@ def _assign(spec: dict[str, Any], key: str, value: Any) -> None:
 
 def _set_help(spec: Mapping[str, Any], key: str) -> str:
     keys = ["dataset", "device", "values.policy", "values.allow"]
+    if spec.get("evaluate", {}).get("alerts"):
+        keys += [f"evaluate.alerts.{k}" for k in spec["evaluate"]["alerts"]]
     for entry in spec["steps"]:
         (name,) = entry
         keys += [f"{name}.{p}" for p in get_step(name).parameters]

@@ -133,3 +133,38 @@ def plot_error_by_hour_of_week(targets: np.ndarray, errors: dict[str, np.ndarray
     axes.legend(fontsize=8)
     figure.tight_layout()
     return _save(figure, path)
+
+
+def plot_alert_timelines(rows: Any, thresholds: dict[str, float], *, refractory_hours: float,
+                         path: Path, shown: int = 4) -> Path:
+    """Per patient (a few with events): each score over time against its threshold,
+    the alerts it fired, and the onsets of events (dashed)."""
+    from .compute.alerts import fired
+
+    with_events = np.unique(rows.units[rows.label == 1])
+    patients = (with_events if with_events.size else np.unique(rows.units))[:shown]
+    figure = Figure(figsize=(10, 2.3 * max(len(patients), 1)))
+    panels = figure.subplots(max(len(patients), 1), 1, squeeze=False)[:, 0]
+    alerts = {name: fired(rows.units, rows.hours, scores, thresholds[name], refractory_hours)
+              for name, scores in rows.scores.items()}
+    for axes, patient in zip(panels, patients, strict=False):
+        mine = np.flatnonzero(rows.units == patient)
+        mine = mine[np.argsort(rows.hours[mine])]
+        start = rows.hours[mine[0]]
+        for k, (name, scores) in enumerate(rows.scores.items()):
+            target = axes if k == 0 else axes.twinx()
+            colour = f"C{k}"
+            target.plot(rows.hours[mine] - start, scores[mine], color=colour, lw=1, label=name)
+            target.axhline(thresholds[name], color=colour, lw=0.8, ls=":")
+            hits = mine[alerts[name][mine]]
+            target.plot(rows.hours[hits] - start, scores[hits], "v", color=colour, ms=6)
+            target.set_ylabel(name, color=colour)
+        onsets = np.unique(np.round((rows.hours + rows.hours_to_event)[mine][
+            rows.label[mine] == 1], 4))
+        for onset in onsets:
+            axes.axvline(onset - start, color="black", ls="--", lw=1)
+        axes.set_title(f"patient {patient}", fontsize=9)
+    panels[-1].set_xlabel("hours from the patient's first decision point")
+    figure.suptitle("Scores, thresholds (dotted), alerts (triangles) and event onsets (dashed)")
+    figure.tight_layout()
+    return _save(figure, path)

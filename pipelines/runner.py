@@ -50,6 +50,12 @@ class RunResult:
         for key in ("accuracy", "macro_f1", "rmse", "mae", "r2", "mape", "mase"):
             if key in self.metrics:
                 lines.append(f"  {key:<9} {self.metrics[key]:.3f}")
+        if "alert_budget_per_100_patient_days" in self.metrics:
+            lines.append(f"  alerts at a budget of "
+                         f"{self.metrics['alert_budget_per_100_patient_days']:g} per 100 "
+                         f"patient-days (threshold set on validation patients):")
+            lines += [_alert_line(name, self.metrics[name]) for name in ("model", "news2")
+                      if name in self.metrics]
         if "best_baseline" in self.metrics:
             best = self.metrics["best_baseline"]
             lines.append(f"  skill     {self.metrics['skill'][best]:.3f} against {best} (RMSE "
@@ -62,6 +68,12 @@ class RunResult:
                          f"{self.metrics['test_units']} unseen units")
         lines.append(f"  run directory {self.output}")
         return "\n".join(lines)
+
+
+def _alert_line(name: str, scores: dict[str, Any]) -> str:
+    return (f"  {name:<9} {scores['alerts_per_100_patient_days']:.1f} alerts/100 patient-days: "
+            f"event recall {scores['event_recall']:.2f}, PPV {scores['ppv']:.2f}, "
+            f"AUROC {scores['auroc']:.3f}")
 
 
 def run(pipeline: str | Path | Pipeline | Mapping[str, Any],

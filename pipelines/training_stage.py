@@ -9,11 +9,13 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .alert_evaluation import AlertRows, alert_metrics, alert_rows
 from .array_module import to_numpy
 from .device import array_to_device
 from .evaluation import classification_metrics, regression_metrics, selected_metrics
 from .forecast_evaluation import ForecastRows, forecast_metrics, forecast_rows
 from .plots import (
+    plot_alert_timelines,
     plot_confusion_matrix,
     plot_error_by_hour_of_week,
     plot_feature_distributions,
@@ -22,8 +24,12 @@ from .plots import (
     plot_training_curve,
 )
 from .run_state import Run
+from .steps.durations import seconds
+from .steps.early_warning import EVENT_HORIZON_ATTR
 from .steps.forecasting import HORIZON_ATTR, TARGET_ATTR
-from .training.trainer import fit, predict_table, split_tables
+from .training.features import FeatureTable
+from .training.model import Model
+from .training.trainer import fit, predict_table, score_table, split_tables
 
 
 def train_and_evaluate(run: Run, features: xr.Dataset) -> None:
@@ -57,6 +63,7 @@ def train_and_evaluate(run: Run, features: xr.Dataset) -> None:
                             if "fitted_parameter" in var.attrs}
     run.output("model", outcome.model.save(run.path("model.npz")))
     forecasts: ForecastRows | None = None
+    alerting: tuple[AlertRows, AlertRows] | None = None
     with run.timed("evaluation"):
         predicted, finite = predict_table(outcome.model, test_table)
         assert test_table.y is not None
@@ -68,6 +75,14 @@ def train_and_evaluate(run: Run, features: xr.Dataset) -> None:
         else:
             scores = (classification_metrics(test_table.y[finite], predicted, classes)
                       if classes else regression_metrics(test_table.y[finite], predicted))
+        if pipe.alerts is not None:
+            assert validation_table is not None  # the pipeline's definition makes sure
+            alerting = _alert_rows(features, outcome.model, validation_table, test_table)
+            scores.update(alert_metrics(
+                *alerting, budget=float(pipe.alerts["budget"]),
+                refractory_hours=seconds(str(pipe.alerts["refractory"]),
+                                         where="evaluate.alerts.refractory") / 3600,
+                horizon_hours=float(features.attrs.get(EVENT_HORIZON_ATTR, float("nan")))))
     metrics: dict[str, Any] = selected_metrics(scores, pipe.evaluate)
     metrics.update(
         test_samples=int(finite.sum()), test_units=len(test_table.units),
@@ -84,6 +99,11 @@ def train_and_evaluate(run: Run, features: xr.Dataset) -> None:
         assert train_table.y is not None
         if forecasts is not None:
             _plot_forecasts(run, forecasts, features, metrics["best_baseline"])
+        if alerting is not None:
+            run.output("timelines_plot", plot_alert_timelines(
+                alerting[1], {name: metrics[name]["threshold"] for name in alerting[1].scores},
+                refractory_hours=metrics["refractory_hours"],
+                path=run.path("plots/timelines.png")))
         elif classes:
             plot_feature_distributions(to_numpy(train_table.X.compute()), train_table.y,
                                        train_table.feature_names, classes,
@@ -115,3 +135,14 @@ def _plot_forecasts(run: Run, rows: ForecastRows, features: xr.Dataset, best: st
             targets, {"model": rows.predicted - rows.actual,
                       best: rows.baselines[best] - rows.actual},
             run.path("plots/error_by_hour_of_week.png")))
+
+
+def _alert_rows(features: xr.Dataset, model: Model, validation: FeatureTable,
+                test: FeatureTable) -> tuple[AlertRows, AlertRows]:
+    """The validation and test decision points with the model's scores."""
+    out = []
+    for table in (validation, test):
+        assert table.rows is not None
+        scores, finite = score_table(model, table)
+        out.append(alert_rows(features, table.rows[finite], scores))
+    return out[0], out[1]

@@ -7,11 +7,14 @@ every channel has measurement noise, and probe-off dropouts leave short NaN
 runs. Deterioration episodes (``label`` 1 while one lasts, 30-180 minutes,
 ``episodes_per_day`` per patient on average) raise heart and respiratory rate
 and temperature and lower SpO2 and blood pressure, ramping in over the
-first third of the episode.
+first third of the episode. Most (:data:`PRODROME_SHARE`) are announced by a
+prodrome: over the 1-6 hours before the onset the same signs drift a quarter
+of the way there, as vital signs often do hours before a patient deteriorates
+on a ward; the rest come without warning.
 
 Everything is a function of ``(seed, unit, hour)``: a block is one hour of
-:data:`BLOCK` samples; episodes look back a few hours, so chunking never
-changes the bytes.
+:data:`BLOCK` samples; episodes look back a few hours and prodromes ahead,
+so chunking never changes the bytes.
 """
 
 from __future__ import annotations
@@ -26,6 +29,19 @@ SAMPLE_RATE = 1.0
 BLOCK = 3600
 CLASSES = ("stable", "deteriorating")
 MAX_EPISODE_HOURS = 3
+#: Prodromes last up to this long before an onset.
+MAX_PRODROME_HOURS = 6
+PRODROME_SHARE = 0.7
+#: How far a prodrome goes towards the episode's full signs.
+PRODROME_DEPTH = 0.25
+
+
+def prodrome(seed: int, unit: int, hour: int, start: int) -> float:
+    """Length in seconds of the prodrome before the episode starting at ``start``
+    seconds into ``hour`` (0: none)."""
+    rng = np.random.default_rng([seed, unit, hour + 8, start, 4])
+    announced = rng.random() < PRODROME_SHARE
+    return float(rng.uniform(1.0, MAX_PRODROME_HOURS) * 3600) if announced else 0.0
 
 
 def _baseline(seed: int, unit: int) -> np.ndarray:
@@ -67,6 +83,13 @@ def make_block(seed: int, unit: int, hour: int, episodes_per_day: float = 0.5,
             flag |= inside
             ramp = np.clip(t / (length / 3.0), 0, 1)
             severity = np.where(inside, np.maximum(severity, ramp), severity)
+    for ahead in range(0, MAX_PRODROME_HOURS + 1):
+        for start, _ in episodes(seed, unit, hour + ahead, episodes_per_day):
+            lead = prodrome(seed, unit, hour + ahead, start)
+            if lead:
+                until = start + ahead * BLOCK - np.arange(BLOCK)  # seconds to the onset
+                drift = PRODROME_DEPTH * np.clip(1 - until / lead, 0, 1) ** 2
+                severity = np.where(until > 0, np.maximum(severity, drift), severity)
     heart = heart + 35.0 * severity
     spo2 = spo2 - 7.0 * severity
     resp = resp + 10.0 * severity

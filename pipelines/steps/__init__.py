@@ -3,7 +3,17 @@ package registers them."""
 
 from __future__ import annotations
 
-from . import calendar, features, forecasting, lags, preprocess, resample, rocket, split
+from . import (
+    calendar,
+    early_warning,
+    features,
+    forecasting,
+    lags,
+    preprocess,
+    resample,
+    rocket,
+    split,
+)
 
-__all__ = ["calendar", "features", "forecasting", "lags", "preprocess", "resample", "rocket",
-           "split"]
+__all__ = ["calendar", "early_warning", "features", "forecasting", "lags", "preprocess",
+           "resample", "rocket", "split"]

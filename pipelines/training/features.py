@@ -90,8 +90,10 @@ def _checked(ds: xr.Dataset, variable: str) -> xr.DataArray:
 
 
 def label_task(label: xr.DataArray) -> str:
-    """``regression`` for a floating-point label, else ``classification``."""
-    return "regression" if np.asarray(label.values).dtype.kind == "f" else "classification"
+    """``regression`` for a floating-point label without ``classes``, else
+    ``classification`` (a float label with ``classes`` holds codes, NaN where unknown)."""
+    floating = np.asarray(label.values).dtype.kind == "f"
+    return "regression" if floating and "classes" not in label.attrs else "classification"
 
 
 def encode_labels(label: xr.DataArray) -> tuple[np.ndarray, list[str]]:
@@ -106,6 +108,14 @@ def encode_labels(label: xr.DataArray) -> tuple[np.ndarray, list[str]]:
         # its row is neither trained on nor scored.
         return values.astype(np.float32), []
     classes = label.attrs.get("classes")
+    if values.dtype.kind == "f":  # codes with NaN for rows whose class is not known
+        known = values[np.isfinite(values)]
+        if known.size and (known.min() < 0 or known.max() >= len(classes)
+                           or (known != np.round(known)).any()):
+            raise PipelineDefinitionError(
+                f"train: label codes must be whole numbers in [0, {len(classes)}) to match "
+                f"its 'classes' attribute {classes}")
+        return values.astype(np.float64), [str(c) for c in classes]
     if values.dtype.kind in "iu":
         if classes is None:
             found = np.unique(values)

@@ -198,6 +198,8 @@ def split_tables(ds: xr.Dataset, features: tuple[str, ...], validation_fraction:
             raise PipelineError(f"train: no rows in the {side!r} split with a known label; "
                                 f"give more units or time, or change the split")
         table = whole.select(chosen)
+        if classes and table.y is not None:
+            table.y = table.y.astype(np.int64)  # codes that were float only to hold NaN
         # Features are small: hold them on the workers once instead of re-reading
         # the store for every pass (finite check, statistics, each epoch).
         table.X = table.X.persist()
@@ -305,3 +307,21 @@ def predict_table(model: Model, table: FeatureTable) -> tuple[np.ndarray, np.nda
     dtype = np.int64 if model.network.task == "classification" else X.dtype
     predicted = X.map_blocks(model.predict, drop_axis=1, dtype=dtype).compute()
     return to_numpy(predicted), finite
+
+
+def score_table(model: Model, table: FeatureTable) -> tuple[np.ndarray, np.ndarray]:
+    """A two-class model's score for its second class (the difference of the two
+    outputs: the log-odds for softmax) on the finite rows of ``table``, and which
+    rows those are: what an alert threshold is set on."""
+    if len(model.classes) != 2:
+        raise PipelineError(f"train: alerting needs two classes, the model has "
+                            f"{len(model.classes)}: {model.classes}")
+    finite = to_numpy(da.isfinite(table.X).all(axis=1).compute())
+    X = table.X[finite]
+    scores = X.map_blocks(lambda block: _second_minus_first(model.outputs(block)),
+                          drop_axis=1, dtype=X.dtype).compute()
+    return to_numpy(scores), finite
+
+
+def _second_minus_first(outputs: Any) -> Any:
+    return outputs[:, 1] - outputs[:, 0]
