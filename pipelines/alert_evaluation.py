@@ -133,7 +133,7 @@ def score_at(rows: AlertRows, name: str, threshold: float, refractory_hours: flo
     }
 
 
-def _event_key(rows: AlertRows, row: int) -> tuple[Any, float]:
+def _event_key(rows: AlertRows, row: Any) -> tuple[Any, float]:
     """(unit, onset hour) of the event ahead of decision point ``row``."""
     return rows.units[row].item() if hasattr(rows.units[row], "item") else rows.units[row], \
         round(float(rows.hours[row] + rows.hours_to_event[row]), 4)
