@@ -109,7 +109,7 @@ def encode_labels(label: xr.DataArray) -> tuple[np.ndarray, list[str]]:
         return values.astype(np.float32), []
     classes = label.attrs.get("classes")
     if values.dtype.kind == "f":  # codes with NaN for rows whose class is not known
-        classes = list(classes)  # label_task: a float label here has classes
+        classes = list(label.attrs["classes"])  # label_task: a float label here has them
         known = values[np.isfinite(values)]
         if known.size and (known.min() < 0 or known.max() >= len(classes)
                            or (known != np.round(known)).any()):
