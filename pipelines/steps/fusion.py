@@ -110,8 +110,9 @@ def _matches(calls: tuple[Call, ...], roles: tuple[str, ...]) -> bool:
         return False
     params = [_params(call) for call in calls]
     variables = {p["variable"] for p in params[:-1]}
+    # The kernels read windows side by side: overlapping ones (a step) are not fused.
     return params[-3]["dim"] == "time" and len(variables) == 1 \
-        and params[-1]["variable"] == "windows"
+        and params[-1]["variable"] == "windows" and params[-2].get("step") is None
 
 
 def _role(call: Call) -> str | None:

@@ -200,3 +200,28 @@ def test_origins_and_split_by_time_leave_a_gap_of_the_horizon() -> None:
     assert (sides[times < cut - pd.Timedelta("3h")] == "train").all()
     with pytest.raises(PipelineDefinitionError, match="leaves no test"):
         split(hourly, test_from="2030-01-01")
+
+
+@pytest.mark.parametrize(("size", "step"), [(50, 10), (64, 1), (33, 7), ("5s", "1s")])
+def test_overlapping_windows_and_their_features(size: int | str, step: int | str) -> None:
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(3, 1000, 2)).astype(np.float32)
+    label = (np.arange(1000) % 7 == 0).astype(np.int8)[None].repeat(3, 0)
+    ds = xr.Dataset({"signal": (("unit", "time", "channel"), values),
+                     "label": (("unit", "time"), label)},
+                    attrs={"sample_rate": 10.0}).chunk({"time": 130})
+    pipe = Pipeline.from_mapping({"name": "w", "steps": [
+        {"window": {"size": size, "step": step}},
+        {"window_stats": {"stats": ["mean", "std"]}}]})
+    out = pipe.transform(ds).compute()
+    width = out.attrs["window_size"]
+    stride = out.attrs["window_step"]
+    starts = np.arange(0, 1000 - width + 1, stride)
+    expected = np.stack([values[:, s:s + width] for s in starts], axis=1)
+    np.testing.assert_array_equal(out.windows.values, expected)
+    # Labels (and window_end) at each window's last sample.
+    np.testing.assert_array_equal(out.label.values, label[:, starts + width - 1])
+    np.testing.assert_array_equal(out.window_end.values, starts + width - 1)
+    stats = out.window_stats.transpose("unit", "window", "channel", "stat").values
+    np.testing.assert_allclose(stats[..., 0], expected.mean(axis=2), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stats[..., 1], expected.std(axis=2), rtol=1e-4, atol=1e-5)
