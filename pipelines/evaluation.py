@@ -11,6 +11,8 @@ ALERT_METRICS = ("sensitivity", "ppv", "event_recall", "auroc", "auprc")
 #: ``evaluate.alerts``' defaults: alerts per 100 patient-days, and no second alert for
 #: the same patient within the refractory period.
 DEFAULT_ALERTS: dict[str, Any] = {"budget": 50.0, "refractory": "4h"}
+#: ``evaluate.backtest``'s defaults: test periods from the split's ``test_from`` on.
+DEFAULT_BACKTEST: dict[str, Any] = {"folds": 3, "every": "7D", "refit": True}
 CLASSIFICATION_METRICS = ("accuracy", "macro_f1", "confusion_matrix", *ALERT_METRICS)
 REGRESSION_METRICS = ("rmse", "mae", "r2", "mape", "mase")
 METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS

@@ -19,7 +19,13 @@ import xarray as xr
 import yaml
 
 from .errors import PipelineDefinitionError
-from .evaluation import CLASSIFICATION_METRICS, DEFAULT_ALERTS, METRICS, REGRESSION_METRICS
+from .evaluation import (
+    CLASSIFICATION_METRICS,
+    DEFAULT_ALERTS,
+    DEFAULT_BACKTEST,
+    METRICS,
+    REGRESSION_METRICS,
+)
 from .registry import check_parameters, get_step
 from .steps.durations import seconds
 from .steps.fusion import plan
@@ -61,6 +67,10 @@ class Pipeline:
     #: Early-warning evaluation (``evaluate.alerts``): ``budget`` (alerts per 100
     #: patient-days) and ``refractory`` (a duration); None: not an alerting pipeline.
     alerts: Mapping[str, Any] | None = None
+    #: Rolling-origin backtesting of a forecast (``evaluate.backtest``): ``folds`` test
+    #: periods of ``every`` from the split's ``test_from``, the model ``refit`` on all
+    #: the data before each or fitted once; None: the one split only.
+    backtest: Mapping[str, Any] | None = None
 
     @classmethod
     def from_mapping(cls, spec: Mapping[str, Any], *, source: str = "<dict>") -> Pipeline:
@@ -75,9 +85,12 @@ class Pipeline:
         steps = tuple(_step_call(entry, source) for entry in spec["steps"] or [])
         train = spec.get("train")
         config = TrainConfig.from_mapping(dict(train)) if train is not None else None
-        metrics, alerts = _evaluate(spec.get("evaluate"), config, source)
+        metrics, alerts, backtest = _evaluate(spec.get("evaluate"), config, source)
+        if backtest is not None and not any(call.name == "forecast_target" for call in steps):
+            raise PipelineDefinitionError(f"{source}: evaluate.backtest scores forecasts: add "
+                                          f"a forecast_target step")
         return cls(
-            name=str(spec["name"]), steps=steps, train=config, alerts=alerts,
+            name=str(spec["name"]), steps=steps, train=config, alerts=alerts, backtest=backtest,
             evaluate=metrics, dataset=spec.get("dataset"),
             description=str(spec.get("description", "")).strip(),
             summary=str(spec.get("summary") or re.split(r"[.:;]", str(
@@ -98,6 +111,8 @@ class Pipeline:
         out["evaluate"] = {"metrics": list(self.evaluate)}
         if self.alerts is not None:
             out["evaluate"]["alerts"] = dict(self.alerts)
+        if self.backtest is not None:
+            out["evaluate"]["backtest"] = dict(self.backtest)
         out["values"] = {"policy": self.values["policy"], "allow": list(self.values["allow"])}
         out["device"] = self.device
         return out
@@ -153,13 +168,34 @@ DEFAULT_VALUES: Mapping[str, Any] = {"policy": "report", "allow": ("nan",)}
 
 
 def _evaluate(given: Any, train: TrainConfig | None, source: str
-              ) -> tuple[tuple[str, ...], dict[str, Any] | None]:
-    """The ``evaluate`` block: its metrics, and its alerting settings if any."""
+              ) -> tuple[tuple[str, ...], dict[str, Any] | None, dict[str, Any] | None]:
+    """The ``evaluate`` block: its metrics, and its alerting and backtest settings."""
     given = given or {}
-    if not isinstance(given, Mapping) or set(given) - {"metrics", "alerts"}:
-        raise PipelineDefinitionError(f"{source}: evaluate is a mapping with the keys metrics "
-                                      f"and alerts")
-    return _metrics(given, train, source), _alerts(given.get("alerts"), train, source)
+    if not isinstance(given, Mapping) or set(given) - {"metrics", "alerts", "backtest"}:
+        raise PipelineDefinitionError(f"{source}: evaluate is a mapping with the keys metrics, "
+                                      f"alerts and backtest")
+    return (_metrics(given, train, source), _alerts(given.get("alerts"), train, source),
+            _backtest(given.get("backtest"), train, source))
+
+
+def _backtest(given: Any, train: TrainConfig | None, source: str) -> dict[str, Any] | None:
+    if given is None:
+        return None
+    if not isinstance(given, Mapping) or set(given) - set(DEFAULT_BACKTEST):
+        raise PipelineDefinitionError(f"{source}: evaluate.backtest takes "
+                                      f"{', '.join(DEFAULT_BACKTEST)}, got {given!r}")
+    backtest = {**DEFAULT_BACKTEST, **given}
+    folds = backtest["folds"]
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
+        raise PipelineDefinitionError(f"{source}: evaluate.backtest.folds is a whole number "
+                                      f">= 1, got {folds!r}")
+    seconds(str(backtest["every"]), where=f"{source}: evaluate.backtest.every")
+    if not isinstance(backtest["refit"], bool):
+        raise PipelineDefinitionError(f"{source}: evaluate.backtest.refit is true or false, "
+                                      f"got {backtest['refit']!r}")
+    if train is None:
+        raise PipelineDefinitionError(f"{source}: evaluate.backtest needs a train stage")
+    return backtest
 
 
 def _alerts(given: Any, train: TrainConfig | None, source: str) -> dict[str, Any] | None:
@@ -234,9 +270,10 @@ def _assign(spec: dict[str, Any], key: str, value: Any) -> None:
     if key in ("values.policy", "values.allow"):
         spec.setdefault("values", {})[key.split(".")[1]] = value
         return
-    if key.startswith("evaluate.alerts.") and spec.get("evaluate", {}).get("alerts"):
-        spec["evaluate"]["alerts"][key.rpartition(".")[2]] = value
-        return
+    for block in ("alerts", "backtest"):
+        if key.startswith(f"evaluate.{block}.") and spec.get("evaluate", {}).get(block):
+            spec["evaluate"][block][key.rpartition(".")[2]] = value
+            return
     head, dot, param = key.partition(".")
     if not dot or not param:
         raise PipelineDefinitionError(_set_help(spec, key))
@@ -258,8 +295,9 @@ def _assign(spec: dict[str, Any], key: str, value: Any) -> None:
 
 def _set_help(spec: Mapping[str, Any], key: str) -> str:
     keys = ["dataset", "device", "values.policy", "values.allow"]
-    if spec.get("evaluate", {}).get("alerts"):
-        keys += [f"evaluate.alerts.{k}" for k in spec["evaluate"]["alerts"]]
+    for block in ("alerts", "backtest"):
+        if spec.get("evaluate", {}).get(block):
+            keys += [f"evaluate.{block}.{k}" for k in spec["evaluate"][block]]
     for entry in spec["steps"]:
         (name,) = entry
         keys += [f"{name}.{p}" for p in get_step(name).parameters]

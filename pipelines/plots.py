@@ -87,7 +87,8 @@ def plot_predicted_vs_true(truth: np.ndarray, predicted: np.ndarray, metrics: di
     axes.plot([low, high], [low, high], color="black", lw=1)
     axes.set_xlabel("true")
     axes.set_ylabel("predicted")
-    axes.set_title(f"RMSE {metrics['rmse']:.3g}, R^2 {metrics['r2']:.3f}")
+    axes.set_title(", ".join(f"{name} {metrics[name]:.3g}" for name in ("rmse", "r2")
+                             if name in metrics))
     return _save(figure, path)
 
 

@@ -60,6 +60,10 @@ class RunResult:
             best = self.metrics["best_baseline"]
             lines.append(f"  skill     {self.metrics['skill'][best]:.3f} against {best} (RMSE "
                          f"{self.metrics['baselines'][best]['rmse']:.3f})")
+        if "backtest" in self.metrics:
+            mean = self.metrics["backtest"]["mean"]
+            lines.append(f"  backtest  {len(self.metrics['backtest']['folds'])} folds: mean RMSE "
+                         f"{mean['rmse']:.3f}, MASE {mean['mase']:.3f}, skill {mean['skill']:.3f}")
         if "scored_points" in self.metrics:
             lines.append(f"  test points {self.metrics['scored_points']} "
                          f"({self.metrics['test_units']} units, the test period)")

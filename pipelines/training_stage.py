@@ -11,6 +11,7 @@ import xarray as xr
 
 from .alert_evaluation import AlertRows, alert_metrics, alert_rows
 from .array_module import to_numpy
+from .backtesting import backtest
 from .device import array_to_device
 from .evaluation import classification_metrics, regression_metrics, selected_metrics
 from .forecast_evaluation import ForecastRows, forecast_metrics, forecast_rows
@@ -83,6 +84,13 @@ def train_and_evaluate(run: Run, features: xr.Dataset) -> None:
                 refractory_hours=seconds(str(pipe.alerts["refractory"]),
                                          where="evaluate.alerts.refractory") / 3600,
                 horizon_hours=float(features.attrs.get(EVENT_HORIZON_ATTR, float("nan")))))
+    if pipe.backtest is not None:
+        with run.timed("backtest"):
+            run.say(f"backtesting: {pipe.backtest['folds']} folds of {pipe.backtest['every']}"
+                    f"{', refit at each' if pipe.backtest['refit'] else ', fitted once'}")
+            scores["backtest"] = backtest(features, config, pipe.backtest,
+                                          parallelism=parallelism,
+                                          pipeline=pipe.to_mapping())
     metrics: dict[str, Any] = selected_metrics(scores, pipe.evaluate)
     metrics.update(
         test_samples=int(finite.sum()), test_units=len(test_table.units),
@@ -97,13 +105,13 @@ def train_and_evaluate(run: Run, features: xr.Dataset) -> None:
     run.metrics.update(metrics)
     with run.timed("plots"):
         assert train_table.y is not None
-        if forecasts is not None:
-            _plot_forecasts(run, forecasts, features, metrics["best_baseline"])
         if alerting is not None:
             run.output("timelines_plot", plot_alert_timelines(
                 alerting[1], {name: metrics[name]["threshold"] for name in alerting[1].scores},
                 refractory_hours=metrics["refractory_hours"],
                 path=run.path("plots/timelines.png")))
+        if forecasts is not None:
+            _plot_forecasts(run, forecasts, features, metrics["best_baseline"])
         elif classes:
             plot_feature_distributions(to_numpy(train_table.X.compute()), train_table.y,
                                        train_table.feature_names, classes,

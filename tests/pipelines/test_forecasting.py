@@ -70,6 +70,12 @@ def test_traffic_forecast_beats_the_best_baseline(local_cluster: cluster.Cluster
                                .to_numpy()[known], rtol=1e-5)
     np.testing.assert_allclose((features.label.isel(unit=5).values * scale)[known],
                                hourly.shift(-1).to_numpy()[known], rtol=1e-5)
+    # Rolling origin: weekly cut-offs from the test date, an expanding training set.
+    folds = metrics["backtest"]["folds"]
+    assert [f["cutoff"][:10] for f in folds] == ["2024-03-04", "2024-03-11", "2024-03-18"]
+    assert folds[0]["train_rows"] < folds[1]["train_rows"] < folds[2]["train_rows"]
+    assert all(f["skill"] > 0 and f["refit"] for f in folds)
+    assert "backtest  3 folds" in result.summary()
     sides = features.split.values
     assert set(np.unique(sides)) == {"train", "gap", "test"}
     assert pd.Timestamp(features.origin_time.values[sides == "test"][0]) == \
@@ -85,3 +91,20 @@ def test_traffic_forecast_beats_the_best_baseline(local_cluster: cluster.Cluster
     assert scored.sum() == metrics["scored_points"]
     assert np.sqrt(np.mean(error.astype(np.float64) ** 2)) == pytest.approx(metrics["rmse"],
                                                                             rel=1e-4)
+
+
+def test_backtest_fitted_once_and_its_settings(local_cluster: cluster.Cluster,
+                                              tmp_path: Path) -> None:
+    result = pipelines.run("traffic-forecast", "synthetic://traffic?units=8&days=63&seed=3",
+                           cluster=local_cluster, output=tmp_path / "once",
+                           overrides={"split.test_from": "2024-02-12",
+                                      "evaluate.backtest.refit": False,
+                                      "evaluate.backtest.folds": 2})
+    folds = result.metrics["backtest"]["folds"]
+    assert [f["refit"] for f in folds] == [True, False]
+    assert folds[0]["train_rows"] == folds[1]["train_rows"]  # the model of the first cut
+    with pytest.raises(pipelines.PipelineError, match="fold 3 .* has no decision points"):
+        pipelines.run("traffic-forecast", "synthetic://traffic?units=4&days=63&seed=3",
+                      cluster=local_cluster, output=tmp_path / "late",
+                      overrides={"split.test_from": "2024-02-20",
+                                 "evaluate.backtest.every": "7D"})
