@@ -103,7 +103,7 @@ def test_backtest_fitted_once_and_its_settings(local_cluster: cluster.Cluster,
     folds = result.metrics["backtest"]["folds"]
     assert [f["refit"] for f in folds] == [True, False]
     assert folds[0]["train_rows"] == folds[1]["train_rows"]  # the model of the first cut
-    with pytest.raises(pipelines.PipelineError, match="fold 3 .* has no decision points"):
+    with pytest.raises(pipelines.PipelineError, match=r"fold 3 .* has no decision points"):
         pipelines.run("traffic-forecast", "synthetic://traffic?units=4&days=63&seed=3",
                       cluster=local_cluster, output=tmp_path / "late",
                       overrides={"split.test_from": "2024-02-20",
