@@ -53,16 +53,19 @@ def predict_dataset(model: Model, ds: xr.Dataset) -> xr.Dataset:
         values = np.full(len(X), np.nan, dtype=np.float32)
         values[finite] = model.predict(X[finite])
     # A scaled forecast target comes back in its own units.
-    scale = np.asarray(features[SCALE].values) if SCALE in features.data_vars else 1.0
+    scale = np.asarray(features[SCALE].values) if SCALE in features.data_vars else None
+    values = values.reshape(shape)
     out = xr.Dataset(
-        {"prediction": (("unit", "window"), values.reshape(shape) * scale)},
+        {"prediction": (("unit", "window"), values if scale is None else values * scale)},
         coords={"unit": features["unit"].values, "window": features["window"].values},
     )
     if "origin_time" in features.coords:
         out = out.assign_coords(origin_time=features["origin_time"])
     if "label" in features.variables:
         label = features["label"]
-        truth = np.asarray(label.values) * scale
+        truth = np.asarray(label.values)
+        if scale is not None:
+            truth = truth * scale
         if truth.dtype.kind in "iu" and "classes" in label.attrs:
             truth = np.asarray(label.attrs["classes"], dtype=object)[truth]
         out["label"] = label.dims, (truth if truth.dtype.kind == "f"

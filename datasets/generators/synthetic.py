@@ -127,14 +127,19 @@ def _blocked_panel(scenario: str, module: Any, units: int, duration: str, seed: 
         make_chunk, dtype=np.float32, chunks=(unit_chunks, time_chunks, (channels + 1,)),
         name=f"{scenario}-{seed}-{units}-{samples}-{time_chunk}-{chunking['unit']}-{token}",
         meta=np.empty((0, 0, 0), dtype=np.float32))
+    # Columns picked blockwise, not by slicing: a slice's graph is materialised, a
+    # few hundred bytes per chunk (hundreds of MiB for a tebibyte of small chunks).
+    signal = da.map_blocks(_columns, both, 0, channels, dtype=np.float32,
+                           chunks=(unit_chunks, time_chunks, (channels,)))
+    label = da.map_blocks(_flag, both, channels, dtype=np.int8, drop_axis=2)
     step = 1.0 / sample_rate
     time = xr.Coordinates.from_xindex(xr.indexes.RangeIndex.arange(
         0.0, samples * step, step, dim="time"))
     ds = xr.Dataset(
-        {"signal": (("unit", "time", "channel"), both[:, :, :channels],
+        {"signal": (("unit", "time", "channel"), signal,
                     {"units_by_channel": ", ".join(f"{k}: {v}" for k, v in
                                                    module.UNITS_OF_MEASURE.items())}),
-         "label": (("unit", "time"), both[:, :, channels].astype(np.int8),
+         "label": (("unit", "time"), label,
                    {"classes": list(module.CLASSES)})},
         coords=time,
     ).assign_coords(unit=np.arange(units), channel=list(module.CHANNELS))
@@ -143,6 +148,14 @@ def _blocked_panel(scenario: str, module: Any, units: int, duration: str, seed: 
                     source=f"synthetic://{scenario}?units={units}&duration={duration}"
                            f"&seed={seed}&start={start.date().isoformat()}")
     return ds
+
+
+def _columns(block: np.ndarray, start: int, stop: int) -> np.ndarray:
+    return block[:, :, start:stop]
+
+
+def _flag(block: np.ndarray, column: int) -> np.ndarray:
+    return block[:, :, column].astype(np.int8)
 
 
 def _start(scenario: str, start: str, *, monday: bool = False) -> pd.Timestamp:

@@ -71,7 +71,7 @@ def test_pipelines_list_and_show(tmp_path: Path) -> None:
     assert done.returncode == 0 and "band_power" in done.stdout
     listed = done.stdout.split("\n\n")[0].splitlines()
     assert [line.split()[0] for line in listed] == ["sensor-faults", "series-classify",
-                                                    "traffic-forecast"]
+                                                    "traffic-forecast", "vitals-alerts"]
     assert all(len(line) < 100 for line in listed)  # one line each
     shown = suanli("pipelines", "show", "traffic-forecast", cwd=tmp_path)
     assert shown.returncode == 0 and "# Exogenous channels" in shown.stdout  # comments kept
