@@ -124,6 +124,12 @@ class Pipeline:
             _assign(spec, key, value)
         return Pipeline.from_mapping(spec, source=f"pipeline {self.name!r}")
 
+    @property
+    def needs_label(self) -> bool:
+        """Whether the input must hold a ``label``: it trains, and no step makes one."""
+        return self.train is not None and not any(get_step(call.name).makes_label
+                                                  for call in self.steps)
+
     def resolve(self, ds: xr.Dataset) -> Pipeline:
         """This pipeline with every parameter given relative to the data (``size:
         series``, ``size: 1s``) made concrete for ``ds``. The steps' graph is built

@@ -50,6 +50,8 @@ class StepInfo:
     #: Parameters whose values may have another type than their default's (the
     #: step's ``check`` checks them).
     flexible: tuple[str, ...] = ()
+    #: The step makes the ``label`` (a forecast's target): the input needs none.
+    makes_label: bool = False
 
     @property
     def summary(self) -> str:
@@ -74,8 +76,8 @@ _steps: dict[str, StepInfo] = {}
 
 
 def step(name: str, *, check: ParameterCheck | None = None, fusion: Fusion | None = None,
-         resolve: Resolver | None = None, flexible: tuple[str, ...] = ()
-         ) -> Callable[[F], F]:
+         resolve: Resolver | None = None, flexible: tuple[str, ...] = (),
+         makes_label: bool = False) -> Callable[[F], F]:
     """Register a step: ``@step("zscore") def zscore(ds, *, ...) -> Dataset``."""
 
     def register(function: F) -> F:
@@ -84,7 +86,8 @@ def step(name: str, *, check: ParameterCheck | None = None, fusion: Fusion | Non
         for param in params.values():
             if param.kind is not inspect.Parameter.KEYWORD_ONLY:
                 raise TypeError(f"step {name!r}: parameter {param.name!r} must be keyword-only")
-        _steps[name] = StepInfo(name, function, params, check, fusion, resolve, flexible)
+        _steps[name] = StepInfo(name, function, params, check, fusion, resolve, flexible,
+                                makes_label)
         return function
 
     return register

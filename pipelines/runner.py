@@ -112,7 +112,7 @@ def run(pipeline: str | Path | Pipeline | Mapping[str, Any],
     if source is None:
         raise PipelineError(f"pipeline {pipe.name!r} names no dataset: pass dataset=")
     ds = datasets.open(source) if isinstance(source, str | Path) else source
-    ds = datasets.validate(ds, require_label=pipe.train is not None,
+    ds = datasets.validate(ds, require_label=pipe.needs_label,
                            source=str(source) if isinstance(source, str | Path) else None)
     given = pipe
     pipe = pipe.resolve(ds)  # the steps meet the data: window and band sizes, before any start

@@ -9,7 +9,8 @@ import pytest
 from nbclient import NotebookClient
 
 #: Plots each notebook must show.
-MIN_IMAGES = {"01-quickstart.ipynb": 3, "02-data-parallel-training.ipynb": 1}
+MIN_IMAGES = {"01-quickstart.ipynb": 3, "02-data-parallel-training.ipynb": 1,
+              "03-forecast-and-alerts.ipynb": 4}
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 

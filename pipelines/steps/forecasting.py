@@ -66,7 +66,8 @@ def _check_target(params: Mapping[str, Any]) -> None:
                                 minimum=1)
 
 
-@step("forecast_target", check=_check_target, flexible=("channel", "horizon", "scale"))
+@step("forecast_target", check=_check_target, flexible=("channel", "horizon", "scale"),
+      makes_label=True)
 def forecast_target(ds: xr.Dataset, *, channel: str | None = None, horizon: int | str = 1,
                     scale: int | str | None = None,
                     seasonal_baselines: list[int | str] = ["1D", "7D"],  # noqa: B006

@@ -108,3 +108,36 @@ def test_backtest_fitted_once_and_its_settings(local_cluster: cluster.Cluster,
                       cluster=local_cluster, output=tmp_path / "late",
                       overrides={"split.test_from": "2024-02-20",
                                  "evaluate.backtest.every": "7D"})
+
+
+def test_traffic_forecast_on_a_users_gappy_table(local_cluster: cluster.Cluster,
+                                                 tmp_path: Path) -> None:
+    """A long table with datetime times, rows missing at random and a morning missing
+    for every sensor, no label and no holidays attribute: resample makes the grid
+    regular, the calendar takes the country given, missing targets are not scored."""
+    city = datasets.open("synthetic://traffic?units=4&days=49&seed=6").load()
+    times = datasets.timestamps(city)
+    frame = pd.concat([pd.DataFrame(city.signal.sel(unit=u).values,
+                                    columns=city.channel.values).assign(unit=f"s{u}", time=times)
+                       for u in city.unit.values])
+    kept = np.random.default_rng(1).random(len(frame)) > 0.02
+    frame = frame[kept & ~frame["time"].between("2024-02-05 06:00", "2024-02-05 11:55")]
+    panel = datasets.from_frame(frame, unit="unit", time="time")
+    assert "label" not in panel and panel.sizes["time"] < len(times)
+    overrides = {"split.test_from": "2024-02-05", "evaluate.backtest.folds": 1,
+                 "resample.how": {"flow": "mean", "rain": "sum"}, "resample.min_count": 1}
+    with pytest.raises(pipelines.PipelineDefinitionError, match="need a country"):
+        pipelines.run("traffic-forecast", panel, cluster=local_cluster,
+                      output=tmp_path / "no-country", overrides=overrides)
+    result = pipelines.run("traffic-forecast", panel, cluster=local_cluster,
+                           output=tmp_path / "run",
+                           overrides={**overrides, "calendar.country": "DE"})
+    metrics = result.metrics
+    features = datasets.open(str(result.outputs["features"]))
+    hours = pd.DatetimeIndex(features.origin_time.values)
+    assert hours[0] == pd.Timestamp("2024-01-01") and (np.diff(hours) == pd.Timedelta("1h")).all()
+    # The morning with no rows at all has no target: it is not scored.
+    morning = (hours >= "2024-02-05 06:00") & (hours < "2024-02-05 12:00")
+    assert np.isnan(features.baselines.values[:, morning, 0]).all()
+    assert metrics["scored_points"] > 0.8 * 4 * 14 * 24
+    assert metrics["skill"][metrics["best_baseline"]] > 0.1
