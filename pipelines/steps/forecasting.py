@@ -97,8 +97,8 @@ def forecast_target(ds: xr.Dataset, *, channel: str | None = None, horizon: int 
     if steps >= target.shape[1]:
         raise PipelineDefinitionError(f"forecast_target: horizon {horizon} is as long as the "
                                       f"series ({target.shape[1]} samples)")
-    ahead = da.concatenate([target[:, steps:], da.full((target.shape[0], steps), np.nan,
-                                                       dtype=target.dtype)], axis=1)
+    # The NaN tail from the target itself: NumPy or CuPy blocks, as the signal's.
+    ahead = da.concatenate([target[:, steps:], target[:, -steps:] * np.nan], axis=1)
     ahead = ahead.rechunk(target.chunks)
     back = [0, *[m * math.ceil(steps / m) - steps for m in seasons]]
     depth = max(back)

@@ -123,3 +123,23 @@ def test_rocket_features_on_cupy_match_numpy() -> None:
     differs = np.abs(to_numpy(found) - cpu)
     # A float32 output equal to its bias may fall either side on another device.
     assert (differs > 1e-6).mean() < 0.01 and differs.max() < 0.05, differs.max()
+
+
+def test_time_series_steps_on_cupy_match_numpy() -> None:
+    """traffic-forecast's and vitals-alerts' steps with the signal on the GPU."""
+    import dask
+
+    for name, data in (("traffic-forecast", "synthetic://traffic?units=4&days=21&seed=1"),
+                       ("vitals-alerts", "synthetic://vitals?units=3&hours=12&seed=1")):
+        pipe = pipelines.load_pipeline(name)
+        on_cpu = datasets.open(data)
+        on_gpu = dataset_to_device(on_cpu, "gpu")
+        with dask.config.set(scheduler="threads"):
+            for call in pipe.steps:
+                on_cpu, on_gpu = call.apply(on_cpu), call.apply(on_gpu)
+                for variable_name, variable in on_cpu.data_vars.items():
+                    values = on_gpu[variable_name].data
+                    if hasattr(values, "compute"):
+                        values = values.compute()
+                    _assert_close(variable.values, values, f"{name} {call.name}: "
+                                                           f"{variable_name}")
