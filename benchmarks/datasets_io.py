@@ -23,7 +23,6 @@ import contextlib
 import os
 import platform
 import shutil
-import statistics
 import tempfile
 import threading
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
+from bench_timing import timed  # benchmarks/ is the script folder: on sys.path
 from dask.utils import format_bytes
 
 
@@ -78,15 +78,6 @@ class PeakMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def _median_time(run: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -186,11 +177,11 @@ def _tables(scratch: Path, units: int, samples: int, repeats: int
                 "pandas.read_parquet": lambda folder=folder: pd.read_parquet(folder),
                 "pyarrow.parquet.read_table": lambda folder=folder: pq.read_table(folder),
             }
-        ours = _median_time(lambda folder=folder: datasets.open(folder).signal.values, repeats)
+        ours = timed(lambda folder=folder: datasets.open(folder).signal.values, repeats)
         rows.append((f"{kind} ingest: suanli datasets.open (to a panel)", ours, values / ours,
                      f"{len(files)} files, {format_bytes(size)} on disk"))
         for name, run in peers.items():
-            seconds = _median_time(run, repeats)
+            seconds = timed(run, repeats)
             rows.append((f"{kind} ingest: {name}", seconds, values / seconds,
                          f"suanli takes {ours / seconds:.2f}x this"))
     return rows

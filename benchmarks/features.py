@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import dask
@@ -32,6 +30,7 @@ import dask.array
 import numpy as np
 import scipy.fft
 import xarray as xr
+from bench_timing import timed  # benchmarks/ is the script folder: on sys.path
 
 from suanli import datasets, pipelines
 from suanli.datasets.generators.synthetic import DEFAULT_CHUNK_SAMPLES
@@ -69,15 +68,6 @@ def suanli_on_local_cluster(gib: float, repeats: int) -> float:
         # Not timed: each worker process loads (or first compiles) the CPU kernels.
         suanli_features(held.isel(unit=slice(0, 2)))
         return timed(lambda: suanli_features(held), repeats)
-
-
-def timed(function: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
 
 
 def suanli_features(ds: xr.Dataset) -> None:

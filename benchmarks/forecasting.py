@@ -29,16 +29,15 @@ import contextlib
 import math
 import os
 import platform
-import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from bench_timing import timed  # benchmarks/ is the script folder: on sys.path
 
 from suanli import cluster, datasets, pipelines
 from suanli.pipelines.pipeline import Pipeline, load_pipeline
@@ -48,15 +47,6 @@ LAGS = [0, 1, 2, 3, 5]
 SEASONAL = [23, 47, 167, 335]
 SPANS = [3, 24, 168]
 WEATHER = ["temperature", "rain", "speed"]
-
-
-def timed(function: Callable[[], object], repeats: int) -> float:
-    seconds = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        function()
-        seconds.append(time.perf_counter() - began)
-    return statistics.median(seconds)
 
 
 def hourly_store(active: cluster.Cluster, sensors: int, days: int, folder: Path) -> Path:
