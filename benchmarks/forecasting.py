@@ -63,10 +63,19 @@ def hourly_store(active: cluster.Cluster, sensors: int, days: int, folder: Path)
     return store
 
 
-def feature_pipeline(train: bool) -> Pipeline:
-    """traffic-forecast from hourly data: its steps after ``resample``."""
+def test_from(days: int) -> str:
+    """The Monday after three quarters of the data: the last quarter is tested."""
+    start = pd.Timestamp("2024-01-01")
+    cut = start + pd.Timedelta(days=round(0.75 * days))
+    return str((cut + pd.Timedelta(days=(7 - cut.weekday()) % 7)).date())
+
+
+def feature_pipeline(train: bool, days: int) -> Pipeline:
+    """traffic-forecast from hourly data: its steps after ``resample``, tested on the
+    last quarter, no backtest."""
     spec = load_pipeline("traffic-forecast").to_mapping()
     spec["steps"] = spec["steps"][1:]
+    spec["steps"][-1]["split"]["test_from"] = test_from(days)
     spec["dataset"] = None
     if not train:
         spec.pop("train")
@@ -77,10 +86,11 @@ def feature_pipeline(train: bool) -> Pipeline:
     return Pipeline.from_mapping(spec)
 
 
-def suanli_run(active: cluster.Cluster, store: Path, folder: Path, train: bool,
+def suanli_run(active: cluster.Cluster, store: Path, folder: Path, train: bool, days: int,
                tag: str) -> dict[str, float]:
     output = folder / f"run-{tag}-{time.monotonic_ns()}"
-    result = pipelines.run(feature_pipeline(train), str(store), cluster=active, output=output)
+    result = pipelines.run(feature_pipeline(train, days), str(store), cluster=active,
+                           output=output)
     timings = result.manifest["timings"]
     return {"features": timings["features"], "training": timings.get("training", math.nan),
             "total": timings["total"], "rmse": result.metrics.get("rmse", math.nan)}
@@ -140,6 +150,9 @@ def mlforecast_features(active: cluster.Cluster, frame: pd.DataFrame) -> float |
         return f"not installed here ({error.name})"
     data = frame.rename(columns={"unit": "unique_id", "time": "ds", "flow": "y"})[
         ["unique_id", "ds", "y"]]
+    # mlforecast refuses missing targets ("y column contains null values"): the
+    # outages' hours are filled with 0 for it (its timing, not its values, is compared).
+    data["y"] = data["y"].fillna(0.0)
     partitions = len(active.client.scheduler_info()["workers"])
     ddf = dd.from_pandas(data, npartitions=partitions).persist()
     transforms = [cls(window_size=span, min_samples=math.ceil(span / 2))
@@ -191,14 +204,15 @@ def main() -> None:
         small = hourly_store(active, args.train_sensors, args.days, args.folder)
         steps = args.sensors * datasets.open(store).sizes["time"]
         results["suanli features"] = timed(
-            lambda: suanli_run(active, store, args.folder, False, "features"), args.repeats)
-        trained = suanli_run(active, small, args.folder, True, "trained")
+            lambda: suanli_run(active, store, args.folder, False, args.days, "features"),
+            args.repeats)
+        trained = suanli_run(active, small, args.folder, True, args.days, "trained")
         results["mlforecast preprocess"] = mlforecast_features(active, long_frame(store))
     results["pandas features"] = pandas_timing(store, args.repeats)
     small_frame = long_frame(small)
     small_features = pandas_features(small_frame)
-    test_from = str(load_pipeline("traffic-forecast").steps[-1].params["test_from"])
-    results["scikit-learn RidgeCV"] = sklearn_training(small_frame, small_features, test_from)
+    results["scikit-learn RidgeCV"] = sklearn_training(small_frame, small_features,
+                                                       test_from(args.days))
     small_steps = args.train_sensors * datasets.open(small).sizes["time"]
 
     print(f"\nmachine: {platform.processor() or platform.machine()}, {cores} cores; "
