@@ -164,7 +164,10 @@ def mlforecast_features(active: cluster.Cluster, frame: pd.DataFrame) -> float |
     def once() -> None:
         forecaster.preprocess(ddf, dropna=False).compute()
 
-    return timed(once, 1)
+    try:
+        return timed(once, 1)
+    except Exception as error:  # a peer's failure is a result, not the benchmark's end
+        return f"failed: {type(error).__name__}: {str(error).splitlines()[0][:160]}"
 
 
 def sklearn_training(frame: pd.DataFrame, features: pd.DataFrame, test_from: str) -> float:
@@ -203,17 +206,20 @@ def main() -> None:
         store = hourly_store(active, args.sensors, args.days, args.folder)
         small = hourly_store(active, args.train_sensors, args.days, args.folder)
         steps = args.sensors * datasets.open(store).sizes["time"]
+        small_steps = args.train_sensors * datasets.open(small).sizes["time"]
         results["suanli features"] = timed(
             lambda: suanli_run(active, store, args.folder, False, args.days, "features"),
             args.repeats)
         trained = suanli_run(active, small, args.folder, True, args.days, "trained")
         results["mlforecast preprocess"] = mlforecast_features(active, long_frame(store))
+        active.replace_lost_workers()
+        results["mlforecast small"] = mlforecast_features(active, long_frame(small))
     results["pandas features"] = pandas_timing(store, args.repeats)
+    results["pandas small"] = pandas_timing(small, args.repeats)
     small_frame = long_frame(small)
     small_features = pandas_features(small_frame)
     results["scikit-learn RidgeCV"] = sklearn_training(small_frame, small_features,
                                                        test_from(args.days))
-    small_steps = args.train_sensors * datasets.open(small).sizes["time"]
 
     print(f"\nmachine: {platform.processor() or platform.machine()}, {cores} cores; "
           f"suanli on {cores} worker processes x 1 thread; pandas and scikit-learn in one "
@@ -231,6 +237,13 @@ def main() -> None:
               f"per core-second")
     ratio = results["pandas features"] / results["suanli features"]
     print(f"  suanli / pandas: {ratio:.2f}x the throughput on the same cores")
+    print(f"features at {args.train_sensors} sensors ({small_steps / 1e6:.1f} M series x steps):"
+          f" suanli {trained['features']:.1f} s (in its run)")
+    for name in ("pandas small", "mlforecast small"):
+        value = results[name]
+        print(f"  {name:<24} " + (value if isinstance(value, str) else
+                                  f"{value:8.1f} s  {small_steps / value / cores / 1e6:7.3f} M "
+                                  f"series-steps per core-second"))
     print(f"training: {args.train_sensors} sensors ({small_steps / 1e6:.1f} M series x steps); "
           f"suanli run: features {trained['features']:.1f} s, training {trained['training']:.1f}"
           f" s (RMSE {trained['rmse']:.2f})")
