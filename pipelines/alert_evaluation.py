@@ -23,11 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import dask.array as da
 import numpy as np
 import xarray as xr
 
 from .compute.alerts import auroc, average_precision, fired, threshold_for_rate
+from .forecast_evaluation import values_at
 from .steps.early_warning import HOURS_TO_EVENT
 
 
@@ -58,12 +58,8 @@ def alert_rows(features: xr.Dataset, rows: np.ndarray, model_scores: np.ndarray
     interval = float(np.median(np.diff(origin))) if origin.size > 1 else 1.0
 
     def at(name: str, column: int | None = None) -> np.ndarray:
-        array = features[name]
-        data = array.data if isinstance(array.data, da.Array) else da.from_array(
-            np.asarray(array.values))
-        picked = data.vindex[unit_index, window_index] if column is None else \
-            data[..., column].vindex[unit_index, window_index]
-        return np.asarray(picked.compute(), dtype=np.float64)
+        values = values_at(features, [name], unit_index, window_index)[name]
+        return values if column is None else values[:, column]
 
     scores = {"model": np.asarray(model_scores, dtype=np.float64)}
     if "news2" in features.data_vars:

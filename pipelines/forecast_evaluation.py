@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import dask.array as da
 import numpy as np
 import xarray as xr
 
@@ -52,7 +51,7 @@ def forecast_rows(features: xr.Dataset, rows: np.ndarray, predicted: np.ndarray,
     n_windows = features.sizes["window"]
     unit_index, window_index = np.divmod(rows, n_windows)
     scaled = SCALE in features.data_vars
-    picked = _at(features, ["label", *([SCALE] if scaled else [])], unit_index, window_index)
+    picked = values_at(features, ["label", *([SCALE] if scaled else [])], unit_index, window_index)
     scale = picked[SCALE] if scaled else 1.0
     actual = picked["label"] * scale
     forecast = np.asarray(predicted, dtype=np.float64) * scale
@@ -63,7 +62,7 @@ def forecast_rows(features: xr.Dataset, rows: np.ndarray, predicted: np.ndarray,
     seasonal = [n for n in names if n.startswith("seasonal_naive_")]
     mase_baseline = seasonal[-1] if seasonal else names[0]
     train_units, train_windows = np.divmod(train_rows, n_windows)
-    train = _at(features, ["label", *([SCALE] if scaled else [])], train_units, train_windows)
+    train = values_at(features, ["label", *([SCALE] if scaled else [])], train_units, train_windows)
     train_actual = train["label"] * (train[SCALE] if scaled else 1.0)
     train_naive = _baselines(features, train_units, train_windows)[:, names.index(
         mase_baseline)]
@@ -78,23 +77,18 @@ def forecast_rows(features: xr.Dataset, rows: np.ndarray, predicted: np.ndarray,
                         mase_scale, mase_baseline, int((~known).sum()))
 
 
-def _at(features: xr.Dataset, names: list[str], units: np.ndarray, windows: np.ndarray
+def values_at(features: xr.Dataset, names: list[str], units: np.ndarray, windows: np.ndarray
         ) -> dict[str, np.ndarray]:
-    """``features[name][units, windows]`` for each name, read point-wise (not whole)."""
-    arrays = [_dask(features[n].transpose("unit", "window")).vindex[units, windows]
-              for n in names]
-    return dict(zip(names, [np.asarray(a, dtype=np.float64) for a in da.compute(*arrays)],
-                    strict=True))
+    """``features[name][units, windows]`` for each name: the windows' span read in
+    slices (point-wise reads of a chunked store would fetch a chunk per point)."""
+    low, high = (int(windows.min()), int(windows.max()) + 1) if windows.size else (0, 0)
+    span = features[names].isel(window=slice(low, high)).compute()
+    return {name: np.asarray(span[name].transpose("unit", "window", ...).values,
+                             dtype=np.float64)[units, windows - low] for name in names}
 
 
 def _baselines(features: xr.Dataset, units: np.ndarray, windows: np.ndarray) -> np.ndarray:
-    data = _dask(features["baselines"].transpose("unit", "window", "baseline"))
-    return np.asarray(data.vindex[units, windows].compute(), dtype=np.float64)
-
-
-def _dask(array: xr.DataArray) -> da.Array:
-    data = array.data
-    return data if isinstance(data, da.Array) else da.from_array(np.asarray(data))
+    return values_at(features, ["baselines"], units, windows)["baselines"]
 
 
 def forecast_metrics(rows: ForecastRows, horizon: int) -> dict[str, Any]:

@@ -158,10 +158,15 @@ def origins(ds: xr.Dataset, *, every: int | str = 1) -> xr.Dataset:
         positions = np.arange(0, length, stride)
     if positions.size == 0:
         raise PipelineDefinitionError(f"origins: no time step falls on every {every}")
+    # Evenly spaced positions are a slice: a view of each chunk, not a gather.
+    steps = np.diff(positions)
+    index: slice | np.ndarray = (slice(int(positions[0]), int(positions[-1]) + 1,
+                                       int(steps[0]) if steps.size else 1)
+                                 if steps.size == 0 or (steps == steps[0]).all() else positions)
     moved = {}
     for name, variable in ds.data_vars.items():
         if "time" in variable.dims and name != "signal":
-            picked = variable.isel(time=positions)
+            picked = variable.isel(time=index)
             moved[name] = picked.drop_vars([c for c in picked.coords if "time" in
                                             picked[c].dims]).rename(time="window")
     out = ds.drop_vars(list(moved)).assign(moved)

@@ -141,7 +141,9 @@ def _channels(ds: xr.Dataset, channels: Sequence[str] | None, name: str) -> list
 def _assign(ds: xr.Dataset, into: str, values: da.Array, names: list[str], channels: list[str],
             per_channel: int, attrs: dict[str, Any]) -> xr.Dataset:
     scaled = relative_to_scale(ds, channels, values)
-    flat = scaled.reshape((*scaled.shape[:2], len(channels) * per_channel), merge_chunks=False)
+    # merge_chunks=True: the last two axes are one chunk each, so nothing moves (False
+    # would split the units into chunks of one: a Zarr chunk, and a task, per unit).
+    flat = scaled.reshape((*scaled.shape[:2], len(channels) * per_channel), merge_chunks=True)
     dim = f"{into}_feature"
     return ds.assign({into: (("unit", "time", dim), flat, attrs)}).assign_coords(
         {dim: names})
