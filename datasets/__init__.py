@@ -30,7 +30,7 @@ from .parquet_store import write_parquet
 from .progress import progress_steps, progress_style
 from .storage import is_local, local_output
 from .tables import from_frame
-from .timeaxis import epoch_units, has_calendar_times, time_step, timestamps
+from .timeaxis import epoch_units, has_calendar_times, timestamps
 from .values import ValueReport, check_values, value_report
 from .zarr_store import write_zarr
 
@@ -64,7 +64,6 @@ __all__ = [
     "sample_rate",
     "target_chunk_bytes",
     "text_values",
-    "time_step",
     "timestamps",
     "validate",
     "value_report",

@@ -71,20 +71,3 @@ def timestamps(ds: xr.Dataset | xr.DataArray, *, step: str = "this step",
     nanoseconds = (np.round(offsets.astype(np.float64) * per_unit).astype(np.int64)
                    if offsets.dtype.kind == "f" else offsets.astype(np.int64) * per_unit)
     return np.datetime64(origin.value, "ns") + nanoseconds.astype("timedelta64[ns]")
-
-
-def time_step(ds: xr.Dataset | xr.DataArray, *, step: str = "this step",
-              source: str | None = None) -> np.timedelta64:
-    """The grid's spacing: the most common difference between consecutive times."""
-    times = timestamps(ds, step=step, source=source)
-    if times.size < 2:
-        raise DatasetError(f"{step} needs at least two time points, got {times.size}",
-                           path=source, variable="time")
-    steps = np.diff(times)
-    if (steps <= np.timedelta64(0, "ns")).any():
-        first = int(np.argmax(steps <= np.timedelta64(0, "ns")))
-        raise DatasetError(f"{step} needs increasing times; 'time' goes from {times[first]} "
-                           f"to {times[first + 1]} at position {first + 1}", path=source,
-                           variable="time")
-    values, counts = np.unique(steps, return_counts=True)
-    return values[np.argmax(counts)]

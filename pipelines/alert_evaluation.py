@@ -57,16 +57,15 @@ def alert_rows(features: xr.Dataset, rows: np.ndarray, model_scores: np.ndarray
         np.int64) / 3600.0
     interval = float(np.median(np.diff(origin))) if origin.size > 1 else 1.0
 
-    def at(name: str, column: int | None = None) -> np.ndarray:
-        values = values_at(features, [name], unit_index, window_index)[name]
-        return values if column is None else values[:, column]
-
+    rule = "news2" in features.data_vars
+    found = values_at(features, ["label", HOURS_TO_EVENT, *(["news2"] if rule else [])],
+                      unit_index, window_index)  # one read of the rows' span
     scores = {"model": np.asarray(model_scores, dtype=np.float64)}
-    if "news2" in features.data_vars:
+    if rule:
         names = [str(n) for n in features["news2_feature"].values]
-        scores["news2"] = at("news2", names.index("total"))
+        scores["news2"] = found["news2"][:, names.index("total")]
     return AlertRows(np.asarray(features["unit"].values)[unit_index], origin[window_index],
-                     at("label"), at(HOURS_TO_EVENT), scores, interval)
+                     found["label"], found[HOURS_TO_EVENT], scores, interval)
 
 
 def alert_metrics(validation: AlertRows, test: AlertRows, *, budget: float,

@@ -20,7 +20,7 @@ import xarray as xr
 from .errors import PipelineError
 from .forecast_evaluation import forecast_metrics, forecast_rows
 from .steps.durations import seconds
-from .steps.forecasting import HORIZON_ATTR
+from .steps.forecasting import HORIZON_ATTR, forecast_lead
 from .training.features import encode_labels, feature_table
 from .training.model import Model
 from .training.trainer import TrainConfig, fit, predict_table
@@ -37,7 +37,7 @@ def backtest(features: xr.Dataset, config: TrainConfig, settings: Mapping[str, A
                             "split by time (split: {test_from: ...})")
     origins = np.asarray(features["origin_time"].values).astype("datetime64[ns]")
     horizon = int(features.attrs.get(HORIZON_ATTR, 0))
-    ahead = np.timedelta64(round(horizon / float(features.attrs["sample_rate"]) * 1e9), "ns")
+    ahead = forecast_lead(features)
     every = np.timedelta64(round(seconds(str(settings["every"]), where="backtest.every")
                                  * 1e9), "ns")
     first = pd.Timestamp(features["split"].attrs["test_from"]).to_datetime64().astype(

@@ -6,7 +6,6 @@ import dataclasses
 import json
 from typing import Any
 
-import numpy as np
 import xarray as xr
 
 from .alert_evaluation import AlertRows, alert_metrics, alert_rows
@@ -27,7 +26,7 @@ from .plots import (
 from .run_state import Run
 from .steps.durations import seconds
 from .steps.early_warning import EVENT_HORIZON_ATTR
-from .steps.forecasting import HORIZON_ATTR, TARGET_ATTR
+from .steps.forecasting import HORIZON_ATTR, TARGET_ATTR, forecast_lead
 from .training.features import FeatureTable
 from .training.model import Model
 from .training.trainer import fit, predict_table, score_table, split_tables
@@ -132,8 +131,7 @@ def train_and_evaluate(run: Run, features: xr.Dataset) -> None:
 
 def _plot_forecasts(run: Run, rows: ForecastRows, features: xr.Dataset, best: str) -> None:
     """Forecast against actual for a few units, and the error by hour of the week."""
-    ahead = np.timedelta64(round(int(features.attrs[HORIZON_ATTR])
-                                 / float(features.attrs["sample_rate"]) * 1e9), "ns")
+    ahead = forecast_lead(features)
     targets = rows.origins + ahead if rows.origins.dtype.kind == "M" else rows.origins
     run.output("forecasts_plot", plot_forecasts(
         rows.units, targets, rows.actual, rows.predicted, rows.baselines[best], best,

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from suanli.datasets import sample_rate, timestamps
+from suanli.datasets import timestamps
 
 from ..errors import PipelineDefinitionError
 from ..registry import step
-from .forecasting import HORIZON_ATTR
+from .forecasting import forecast_lead
 
 #: name: number of classes (one-hot) or None (a value).
 CALENDAR_FEATURES: dict[str, int | None] = {
@@ -61,8 +61,7 @@ def calendar(ds: xr.Dataset, *, features: list[str] = ["hour_of_day_type", "holi
     """
     times = timestamps(ds, step="calendar")
     if at == "target":
-        horizon = int(ds.attrs.get(HORIZON_ATTR, 0))
-        times = times + np.timedelta64(round(horizon / sample_rate(ds) * 1e9), "ns")
+        times = times + forecast_lead(ds)
     country = country if country is not None else ds.attrs.get("holidays_country")
     needs_holidays = {"holiday", "day_type", "hour_of_day_type"} & set(features)
     if needs_holidays and country is None:

@@ -22,7 +22,7 @@ import xarray as xr
 
 from suanli.datasets import dask_array, has_calendar_times, sample_rate, timestamps
 
-from ..compute.lagging import lag_block, rolling_block, with_history
+from ..compute.lagging import lag_block, rolling_block
 from ..errors import PipelineDefinitionError
 from ..registry import step
 from .durations import check_duration_or_count, samples
@@ -40,6 +40,19 @@ def target_channel(ds: xr.Dataset) -> str | None:
     """The forecast's target channel, once :func:`forecast_target` has run."""
     value = ds.attrs.get(TARGET_ATTR)
     return str(value) if value is not None else None
+
+
+def forecast_lead(ds: xr.Dataset) -> np.timedelta64:
+    """How far ahead of its origin a forecast's target lies (0 before forecast_target)."""
+    steps = int(ds.attrs.get(HORIZON_ATTR, 0))
+    return np.timedelta64(round(steps / sample_rate(ds) * 1e9), "ns")
+
+
+def seasonal_lag(season: int, horizon: int) -> int:
+    """Samples before the origin of the same point of the season as the target
+    (``horizon`` after the origin): one season back, or whole seasons more while
+    that is after the origin."""
+    return season * max(1, math.ceil(horizon / season)) - horizon
 
 
 def relative_to_scale(ds: xr.Dataset, channels: Sequence[str], values: da.Array) -> da.Array:
@@ -100,12 +113,11 @@ def forecast_target(ds: xr.Dataset, *, channel: str | None = None, horizon: int 
     # The NaN tail from the target itself: NumPy or CuPy blocks, as the signal's.
     ahead = da.concatenate([target[:, steps:], target[:, -steps:] * np.nan], axis=1)
     ahead = ahead.rechunk(target.chunks)
-    back = [0, *[m * math.ceil(steps / m) - steps for m in seasons]]
+    back = [0, *[seasonal_lag(m, steps) for m in seasons]]
     depth = max(back)
     baselines = as_of_each_step(
         ds, [channel], depth, len(back),
-        lambda block, before, lead: lag_block(with_history(block, before, lead, depth), back,
-                                              depth))[:, :, 0, :]
+        lambda history: lag_block(history, back, depth))[:, :, 0, :]
     names = ["persistence", *[f"seasonal_naive_{s}" for s in seasonal_baselines]]
     out = ds.drop_vars(["label"], errors="ignore")
     out = out.assign(
@@ -118,9 +130,9 @@ def forecast_target(ds: xr.Dataset, *, channel: str | None = None, horizon: int 
         span = samples(scale, rate, where="forecast_target: scale")
         level = as_of_each_step(
             ds, [channel], span - 1, 1,
-            lambda block, before, lead: rolling_block(
-                with_history(block, before, lead, span - 1), span, ["mean"],
-                math.ceil(SCALE_MIN_SHARE * span), span - 1))[:, :, 0, 0]
+            lambda history: rolling_block(history, span, ["mean"],
+                                          math.ceil(SCALE_MIN_SHARE * span), span - 1)
+        )[:, :, 0, 0]
         level = da.where(level > 0, level, np.nan)
         out = out.assign({SCALE: (("unit", "time"), level,
                                   {"long_name": f"trailing mean of {channel} over {scale}"})})

@@ -12,6 +12,7 @@ import xarray as xr
 from suanli.datasets import dask_array
 
 from ..compute import moments
+from ..compute.lagging import with_history
 
 
 def neighbour_edges(data: da.Array, axis: int, depth: int
@@ -51,15 +52,16 @@ def _edge(data: da.Array, axis: int, start: int, stop: int) -> da.Array:
 
 def as_of_each_step(ds: xr.Dataset, channels: list[str], depth: int, per_channel: int,
                     compute: Any) -> da.Array:
-    """``compute(block, before, lead)`` over chunks of ``signal[channels]`` with
-    ``depth`` samples of history: (unit, time, channel, per_channel)."""
+    """``compute(history)`` over chunks of ``signal[channels]``, each given with
+    ``depth`` samples of its past before it (NaN before a series' start):
+    (unit, time, channel, per_channel)."""
     data = dask_array(ds["signal"].transpose("unit", "time", "channel").sel(
         channel=channels)).rechunk({2: -1})
     before, used = preceding_edges(data, 1, max(depth, 1))
 
     def block_function(block: Any, past: Any, block_id: tuple[int, ...] | None = None) -> Any:
         lead = min(used[block_id[1] if block_id else 0], depth)
-        return compute(block, past, lead)
+        return compute(with_history(block, past, lead, depth))
 
     return da.map_blocks(block_function, data, before, dtype=data.dtype, meta=data._meta,
                          new_axis=3, chunks=(*data.chunks, (per_channel,)))

@@ -20,11 +20,11 @@ import xarray as xr
 from suanli.datasets import sample_rate
 
 from ..array_module import array_module
-from ..compute.lagging import ROLLING_STATS, lag_block, rolling_block, with_history
+from ..compute.lagging import ROLLING_STATS, lag_block, rolling_block
 from ..errors import PipelineDefinitionError
 from ..registry import step
 from .durations import check_duration_or_count, samples
-from .forecasting import HORIZON_ATTR, relative_to_scale, target_channel
+from .forecasting import HORIZON_ATTR, relative_to_scale, seasonal_lag, target_channel
 from .graphs import as_of_each_step
 
 
@@ -67,15 +67,13 @@ def lags(ds: xr.Dataset, *, channels: list[str] | None = None,
     steps = [samples(v, rate, where="lags: lags") for v in lags]
     for season in seasonal:
         length = samples(season, rate, where="lags: seasonal")
-        first = length * max(1, math.ceil(horizon / length)) - horizon
+        first = seasonal_lag(length, horizon)
         steps += [first + length * k for k in range(seasons)]
     steps = list(dict.fromkeys(steps))
     depth = max(steps)
 
-    def compute(block: Any, before: Any, lead: int) -> Any:
-        return lag_block(with_history(block, before, lead, depth), steps, depth)
-
-    values = as_of_each_step(ds, chosen, depth, len(steps), compute)
+    values = as_of_each_step(ds, chosen, depth, len(steps),
+                             lambda history: lag_block(history, steps, depth))
     names = [f"{c}(t-{k})" if k else f"{c}(t)" for c in chosen for k in steps]
     return _assign(ds, into, values, names, chosen, len(steps),
                    {"long_name": "lagged values", "lags": steps})
@@ -113,11 +111,10 @@ def rolling(ds: xr.Dataset, *, channels: list[str] | None = None,
     widths = [samples(v, rate, where="rolling: spans") for v in spans]
     depth = max(widths) - 1
 
-    def compute(block: Any, before: Any, lead: int) -> Any:
-        history = with_history(block, before, lead, depth)
+    def compute(history: Any) -> Any:
         parts = [rolling_block(history, width, stats, math.ceil(min_share * width), depth)
                  for width in widths]
-        return array_module(block).concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
+        return array_module(history).concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
 
     values = as_of_each_step(ds, chosen, depth, len(widths) * len(stats), compute)
     names = [f"{c}:{stat}({span})" for c in chosen for span in spans for stat in stats]

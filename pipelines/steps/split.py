@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from suanli.datasets import sample_rate, text_values, timestamps
+from suanli.datasets import text_values, timestamps
 
 from ..compute.sampling import stratified_sample
 from ..errors import PipelineDefinitionError
 from ..registry import step
-from .forecasting import HORIZON_ATTR
+from .forecasting import forecast_lead
 
 
 def _check_split(params: Mapping[str, Any]) -> None:
@@ -66,8 +66,7 @@ def _split_by_time(ds: xr.Dataset, test_from: pd.Timestamp) -> xr.Dataset:
     else:
         dim, times = "time", timestamps(ds, step="split by time")
     cut = test_from.to_datetime64().astype("datetime64[ns]")
-    horizon = np.timedelta64(round(int(ds.attrs.get(HORIZON_ATTR, 0)) / sample_rate(ds) * 1e9),
-                             "ns")
+    horizon = forecast_lead(ds)
     sides = np.where(times >= cut, "test", np.where(times + horizon >= cut, "gap", "train"))
     for side in ("train", "test"):
         if not (sides == side).any():
