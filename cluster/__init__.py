@@ -19,6 +19,7 @@ from .handle import Cluster
 from .kinds import Launch, kind_definition, kind_names, register_kind
 from .preflight import version_mismatches
 from .profiles import profile_names, resolve
+from .sizing import with_workers
 from .spec import ClusterSpec, validate
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "start",
     "validate",
     "version_mismatches",
+    "with_workers",
 ]
 
 # Package defaults join Dask's config (as dask-jobqueue and dask-cuda do); the

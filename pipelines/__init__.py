@@ -23,6 +23,7 @@ from .pipeline import Pipeline, StepCall, load_pipeline, pipeline_names, step_se
 from .predict import predict_dataset
 from .registry import get_step, step, step_names
 from .runner import RunResult, run
+from .scaling_sweep import PlannedPoint, ScalingResult, plan_scaling, scaling
 from .training.model import Model, load_model
 from .training.trainer import TrainConfig
 
@@ -33,8 +34,10 @@ __all__ = [
     "Pipeline",
     "PipelineDefinitionError",
     "PipelineError",
+    "PlannedPoint",
     "RunOutputError",
     "RunResult",
+    "ScalingResult",
     "StepCall",
     "StepError",
     "SuanliError",
@@ -45,8 +48,10 @@ __all__ = [
     "load_model",
     "load_pipeline",
     "pipeline_names",
+    "plan_scaling",
     "predict_dataset",
     "run",
+    "scaling",
     "step",
     "step_names",
     "step_sequence",

@@ -18,6 +18,8 @@ from suanli.command import exit_code, fail, parse_assignments
 from suanli.datasets.cli import datasets_group
 from suanli.errors import InputError, SuanliError
 
+from .bench_cli import bench_group
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="suanli")
@@ -27,6 +29,7 @@ def main() -> None:
 
 main.add_command(cluster_group)
 main.add_command(datasets_group)
+main.add_command(bench_group)
 
 
 @main.command("run")

@@ -10,7 +10,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 
-def _save(figure: Figure, path: Path) -> Path:
+def save_figure(figure: Figure, path: Path) -> Path:
+    """Write ``figure`` as a PNG at ``path`` (trimmed to its content)."""
     FigureCanvasAgg(figure)
     figure.savefig(path, dpi=110, bbox_inches="tight")
     return path
@@ -33,7 +34,7 @@ def plot_confusion_matrix(metrics: dict[str, Any], path: Path) -> Path:
         axes.text(j, i, str(value), ha="center", va="center",
                   color="white" if value > threshold else "black", fontsize=8)
     figure.colorbar(image, ax=axes, fraction=0.046)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_feature_distributions(X: np.ndarray, y: np.ndarray, names: list[str],
@@ -55,7 +56,7 @@ def plot_feature_distributions(X: np.ndarray, y: np.ndarray, names: list[str],
         axes.set_title(names[feature], fontsize=8)
     figure.suptitle("Most influential features by class (training units)")
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_training_curve(loss: list[float], accuracy: list[float], path: Path,
@@ -74,7 +75,7 @@ def plot_training_curve(loss: list[float], accuracy: list[float], path: Path,
     right.set_xlabel("epoch")
     right.set_ylabel("training accuracy")
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_predicted_vs_true(truth: np.ndarray, predicted: np.ndarray, metrics: dict[str, Any],
@@ -89,7 +90,7 @@ def plot_predicted_vs_true(truth: np.ndarray, predicted: np.ndarray, metrics: di
     axes.set_ylabel("predicted")
     axes.set_title(", ".join(f"{name} {metrics[name]:.3g}" for name in ("rmse", "r2")
                              if name in metrics))
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_forecasts(units: np.ndarray, targets: np.ndarray, actual: np.ndarray,
@@ -112,7 +113,7 @@ def plot_forecasts(units: np.ndarray, targets: np.ndarray, actual: np.ndarray,
     figure.suptitle("Forecasts on the test period")
     figure.autofmt_xdate()
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_error_by_hour_of_week(targets: np.ndarray, errors: dict[str, np.ndarray],
@@ -133,7 +134,7 @@ def plot_error_by_hour_of_week(targets: np.ndarray, errors: dict[str, np.ndarray
     axes.set_ylabel("mean absolute error")
     axes.legend(fontsize=8)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_alert_timelines(rows: Any, thresholds: dict[str, float], *, refractory_hours: float,
@@ -168,4 +169,4 @@ def plot_alert_timelines(rows: Any, thresholds: dict[str, float], *, refractory_
     panels[-1].set_xlabel("hours from the patient's first decision point")
     figure.suptitle("Scores, thresholds (dotted), alerts (triangles) and event onsets (dashed)")
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)

@@ -54,5 +54,6 @@ def run_manifest(run: Run, source: object, ds: xr.Dataset, overrides: Mapping[st
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),
         "timings": run.timings,
+        "spans": {stage: list(span) for stage, span in run.spans.items()},
         "outputs": run.directory.checksums(),
     }

@@ -31,16 +31,20 @@ class Run:
     say: Callable[[str], None] = field(default=lambda message: None)
     #: Seconds per stage, for the manifest.
     timings: dict[str, float] = field(default_factory=dict)
+    #: When each stage began and ended (Unix time, as Dask's task stream has it): which
+    #: tasks belong to which stage (:mod:`.time_breakdown`).
+    spans: dict[str, tuple[float, float]] = field(default_factory=dict)
     #: Files written, by name, inside the run directory (while it is staged).
     outputs: dict[str, Path] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
 
     @contextlib.contextmanager
     def timed(self, stage: str) -> Iterator[None]:
-        """Record how long the block takes as ``timings[stage]``."""
-        began = time.perf_counter()
+        """Record how long the block takes as ``timings[stage]``, and when, as ``spans``."""
+        began, wall = time.perf_counter(), time.time()
         yield
         self.timings[stage] = round(time.perf_counter() - began, 3)
+        self.spans[stage] = (wall, wall + self.timings[stage])
 
     def path(self, relative: str) -> Path:
         """A path inside the run directory."""

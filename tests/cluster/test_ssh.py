@@ -171,3 +171,20 @@ def test_gpu_hosts_get_dask_cuda_workers_in_the_plan(sshd: Any) -> None:
     assert gpu["device_memory_limit"] == "0.8" and "n_workers" not in gpu
     assert gpu["dashboard_address"] == "127.0.0.3:0"  # not every interface
     assert workers[0]["remote_python"] is None or workers[0]["remote_python"] == sys.executable
+
+
+def test_scaling_sweep_over_ssh_spreads_workers_over_hosts(sshd: Any, tmp_path: Path) -> None:
+    """`suanli bench scaling` on the ssh kind: each point is a cluster of its size, its
+    workers spread over the hosts, and 2 workers compute what 1 did."""
+    result = pipelines.scaling("sensor-faults", DATA, _spec(sshd), [1, 2], repeats=1,
+                               warmup=False, output=tmp_path / "scaling",
+                               overrides={"train.epochs": 30})
+    points = result.record["modes"]["strong"]["points"]
+    assert [p["hosts"] for p in points] == [{"127.0.0.2": 1},
+                                            {"127.0.0.2": 1, "127.0.0.3": 1}]
+    assert result.valid, [p["differs"] for p in points]
+    assert points[1]["speedup"] == pytest.approx(
+        points[0]["seconds"]["median"] / points[1]["seconds"]["median"])
+    assert result.record["cluster"]["kind"] == "ssh"
+    assert (tmp_path / "scaling" / "scaling.png").exists()
+    assert not _wait_until_gone(20), "remote processes outlived the sweep"
