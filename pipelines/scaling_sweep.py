@@ -2,7 +2,8 @@
 
 Each point (a mode and a worker count) starts a fresh cluster of that size, so no
 point inherits another's warm workers, and runs the pipeline ``repeats`` times,
-restarting the workers between repeats. Strong scaling gives every point the same
+restarting the workers between repeats (on a shared cluster, K of its workers,
+neither started nor restarted by suanli). Strong scaling gives every point the same
 data; weak scaling gives K workers K/Kmax of the units (the dataset given is the
 largest point's). Every point's features are checked against the smallest point's
 on the units they share, and a strong point's metrics against its metrics: a size
@@ -71,11 +72,13 @@ class PlannedPoint:
     spec: clusters.ClusterSpec
 
     def describe(self) -> str:
-        launch = clusters.launch_plan(self.spec)
+        size = (f"{self.mode:<6} {self.workers:>3} workers  {self.units:>6} units  "
+                f"{self.nbytes / 1e9:8.3f} GB  ")
+        if self.spec.kind == "shared":
+            return size + (f"{self.workers} of the workers of the shared cluster at "
+                           f"{self.spec.address} (tasks restricted to them; not restarted)")
         where = ", ".join(f"{h['address']} x{h['workers']}" for h in self.spec.host_entries())
-        return (f"{self.mode:<6} {self.workers:>3} workers  {self.units:>6} units  "
-                f"{self.nbytes / 1e9:8.3f} GB  {launch.call}"
-                + (f" ({where})" if where else ""))
+        return size + clusters.launch_plan(self.spec).call + (f" ({where})" if where else "")
 
 
 @dataclass
@@ -138,7 +141,9 @@ def scaling(pipeline: str | Path | Pipeline, dataset: str | xr.Dataset | None = 
     cluster
         A kind or profile (not a started cluster: each point starts its own, resized
         with :func:`suanli.cluster.with_workers`). Threads per worker stay as the
-        profile says, 1 when it does not say.
+        profile says, 1 when it does not say. On a ``shared`` cluster, which is not
+        ours to resize or restart, each point's tasks are restricted to K of its
+        workers (Dask's worker restrictions), and the workers are not restarted.
     mode
         ``strong`` (the same data at every size), ``weak`` (K/Kmax of the units on K
         workers) or ``both``.
@@ -225,8 +230,10 @@ def _prepare(pipeline: str | Path | Pipeline, dataset: str | xr.Dataset | None,
                     f"weak scaling gives {count} worker(s) {count}/{counts[-1]} of the "
                     f"{units} units, which is none: give a dataset of at least "
                     f"{math.ceil(counts[-1] / count)} units")
-            points.append(PlannedPoint(name, count, share, _subset(ds, share).nbytes,
-                                       clusters.with_workers(spec, count)))
+            # A shared cluster is not ours to resize: each point's tasks are confined to
+            # ``count`` of its workers instead.
+            sized = spec if spec.kind == "shared" else clusters.with_workers(spec, count)
+            points.append(PlannedPoint(name, count, share, _subset(ds, share).nbytes, sized))
     return pipe, ds, points, label
 
 
@@ -249,25 +256,29 @@ def _measure(point: PlannedPoint, pipe: Pipeline, ds: xr.Dataset, repeats: int,
              scratch: Path, costs: dict[str, float], *, shared_units: int, warm: bool,
              directory: RunDirectory) -> dict[str, Any]:
     data = _subset(ds, point.units)
+    owned = point.spec.kind != "shared"
     with clusters.start(point.spec) as active:
         costs["cluster_start_seconds"] += active.startup_seconds
-        threads = sum(active.client.nthreads().values())
+        chosen = _chosen_workers(active, point)
+        confined = _confined(chosen, owned)
+        threads = sum(int(w["nthreads"]) for w in chosen.values())
         if warm:
             began = time.perf_counter()
-            run(pipe, data, cluster=active, output=scratch / "warmup")
+            with confined():
+                run(pipe, data, cluster=active, output=scratch / "warmup")
             shutil.rmtree(scratch / "warmup", ignore_errors=True)
             costs["warmup_seconds"] += time.perf_counter() - began
-        hosts = Counter(str(w["host"]) for w in
-                        active.client.scheduler_info(n_workers=-1)["workers"].values())
+        hosts = Counter(str(w["host"]) for w in chosen.values())
         repeats_done = []
         for repeat in range(repeats):
-            if warm or repeat:
+            if owned and (warm or repeat):
                 with _counted(costs, "restart_seconds"), _quiet_restarts():
                     active.client.restart()
             name = f"{point.mode}-{point.workers}-{repeat}"
-            # The features are deterministic: one repeat's are checked.
-            repeats_done.append(_timed_run(active, pipe, data, scratch / name, threads,
-                                           shared_units if repeat == 0 else None))
+            with confined():
+                # The features are deterministic: one repeat's are checked.
+                repeats_done.append(_timed_run(active, pipe, data, scratch / name, set(chosen),
+                                               threads, shared_units if repeat == 0 else None))
     middle = sorted(repeats_done, key=lambda r: r["seconds"])[(len(repeats_done) - 1) // 2]
     report = directory.path(f"reports/{point.mode}-{point.workers}-workers.html")
     shutil.copyfile(middle.pop("report"), report)
@@ -283,10 +294,36 @@ def _measure(point: PlannedPoint, pipe: Pipeline, ds: xr.Dataset, repeats: int,
         "stage_seconds": middle["stage_seconds"],
         "time_goes": middle["time_goes"], "time_goes_total": totals(middle["time_goes"]),
         "scheduler": middle["scheduler"], "task_stream_complete": middle["complete"],
+        "workers_used": middle["workers_used"],
         "features_digest": repeats_done[0]["digest"], "metrics": middle["metrics"],
-        "hosts": dict(sorted(hosts.items())),
+        "hosts": dict(sorted(hosts.items())), "restarted_between_repeats": owned,
         "report": report.name,
     }
+
+
+def _chosen_workers(active: clusters.Cluster, point: PlannedPoint) -> dict[str, Any]:
+    """The workers a point runs on, by address: all of a cluster started for it, or the
+    first ``point.workers`` of a shared one."""
+    info: dict[str, Any] = active.client.scheduler_info(n_workers=-1)["workers"]
+    if point.spec.kind != "shared":
+        return info
+    if len(info) < point.workers:
+        raise clusters.ClusterError(
+            f"the shared cluster at {active.scheduler_address} has {len(info)} workers; the "
+            f"sweep's point asks for {point.workers}: measure at most {len(info)} workers "
+            f"there, or start more")
+    return {address: info[address] for address in sorted(info)[:point.workers]}
+
+
+def _confined(chosen: Mapping[str, Any], owned: bool
+              ) -> Callable[[], contextlib.AbstractContextManager[Any]]:
+    """A context in which every task a run submits may only run on ``chosen`` (Dask's
+    worker restrictions); nothing to confine on a cluster started for the point."""
+    if owned:
+        return contextlib.nullcontext
+    import dask
+
+    return lambda: dask.annotate(workers=sorted(chosen), allow_other_workers=False)
 
 
 @contextlib.contextmanager
@@ -309,7 +346,7 @@ def _counted(costs: dict[str, float], key: str) -> Iterator[None]:
 
 
 def _timed_run(active: clusters.Cluster, pipe: Pipeline, data: xr.Dataset, output: Path,
-               threads: int, shared_units: int | None) -> dict[str, Any]:
+               workers: set[str], threads: int, shared_units: int | None) -> dict[str, Any]:
     import dask.config
 
     client = active.client
@@ -319,7 +356,9 @@ def _timed_run(active: clusters.Cluster, pipe: Pipeline, data: xr.Dataset, outpu
     seconds = time.perf_counter() - began
     wall_ended = time.time()
     scheduler_cpu = client.run_on_scheduler(_loop_cpu_seconds) - loop_cpu
-    tasks = client.get_task_stream(start=wall_began)
+    # On a shared cluster, other users' tasks elsewhere are not this run's.
+    stream = client.get_task_stream(start=wall_began)
+    tasks = [t for t in stream if t.get("worker") in workers]
     limit = dask.config.get("distributed.scheduler.dashboard.tasks.task-stream-length")
     spans = {stage: (float(a), float(b)) for stage, (a, b) in result.manifest["spans"].items()}
     stages = breakdown(tasks, spans, (wall_began, wall_ended), threads)
@@ -332,7 +371,9 @@ def _timed_run(active: clusters.Cluster, pipe: Pipeline, data: xr.Dataset, outpu
         "time_goes": stages,
         "scheduler": {"loop_cpu_seconds": scheduler_cpu, "tasks": count,
                       "ms_per_task": 1000 * scheduler_cpu / count if count else None},
-        "complete": len(tasks) < limit,
+        "complete": len(stream) < limit,
+        # Workers any task ran on in the window (others' tasks included, on a shared one).
+        "workers_used": len({t.get("worker") for t in stream}),
         "digest": None if shared_units is None else features_digest(
             datasets.open(features), units=shared_units),
         "metrics": numeric_metrics(result.metrics), "report": kept,

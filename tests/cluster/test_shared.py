@@ -169,3 +169,23 @@ def test_cluster_list_and_down(certificates: dict[str, dict[str, str]]) -> None:
         assert cluster_id not in runner.invoke(main, ["cluster", "list"]).output
         unknown = runner.invoke(main, ["cluster", "down", "no-such-cluster"])
         assert unknown.exit_code == 2 and "no running cluster" in unknown.output
+
+
+def test_scaling_sweep_on_the_shared_cluster_confines_each_point_to_k_workers(
+        team: str, certificates: dict[str, dict[str, str]], tmp_path: Path) -> None:
+    """A shared cluster is not resized or restarted: each point's tasks are restricted
+    to K of its workers, and the sweep says when it has fewer than asked."""
+    spec = cluster.ClusterSpec(kind="shared", address=team, tls=certificates["alice"])
+    result = pipelines.scaling("sensor-faults", DATA, spec, [1, 2], repeats=1, warmup=False,
+                               output=tmp_path / "scaling", overrides={"train.epochs": 30})
+    points = result.record["modes"]["strong"]["points"]
+    assert [(p["workers"], p["threads"], sum(p["hosts"].values())) for p in points] == [
+        (1, 1, 1), (2, 2, 2)]
+    assert not any(p["restarted_between_repeats"] for p in points)
+    assert result.valid, [p["differs"] for p in points]
+    # Every task of the one-worker point ran on one worker, of the two-worker on two.
+    assert [p["workers_used"] for p in points] == [1, 2]
+    with pytest.raises(ClusterError, match="has 2 workers"):
+        pipelines.scaling("sensor-faults", DATA, spec, [1, 3], repeats=1, warmup=False,
+                          output=tmp_path / "too-many")
+    assert not (tmp_path / "too-many").exists()

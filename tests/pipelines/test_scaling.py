@@ -209,6 +209,7 @@ def test_a_real_one_and_two_worker_sweep(tmp_path: Path) -> None:
     # Each point ran on a cluster of its size, on the data its mode gives it.
     assert [(p["workers"], p["threads"], p["units"]) for p in strong] == [(1, 1, 12), (2, 2, 12)]
     assert [(p["workers"], p["units"]) for p in weak] == [(1, 6), (2, 12)]
+    assert [p["workers_used"] for p in strong] == [1, 2]
     # The figures are the arithmetic of the recorded times.
     t1, t2 = (p["seconds"]["median"] for p in strong)
     assert strong[1]["speedup"] == pytest.approx(t1 / t2)
