@@ -277,8 +277,9 @@ def _measure(point: PlannedPoint, pipe: Pipeline, ds: xr.Dataset, repeats: int,
             name = f"{point.mode}-{point.workers}-{repeat}"
             with confined():
                 # The features are deterministic: one repeat's are checked.
-                repeats_done.append(_timed_run(active, pipe, data, scratch / name, set(chosen),
-                                               threads, shared_units if repeat == 0 else None))
+                repeats_done.append(_timed_run(
+                    active, pipe, data, scratch / name, None if owned else set(chosen),
+                    threads, shared_units if repeat == 0 else None))
     middle = sorted(repeats_done, key=lambda r: r["seconds"])[(len(repeats_done) - 1) // 2]
     report = directory.path(f"reports/{point.mode}-{point.workers}-workers.html")
     shutil.copyfile(middle.pop("report"), report)
@@ -346,7 +347,11 @@ def _counted(costs: dict[str, float], key: str) -> Iterator[None]:
 
 
 def _timed_run(active: clusters.Cluster, pipe: Pipeline, data: xr.Dataset, output: Path,
-               workers: set[str], threads: int, shared_units: int | None) -> dict[str, Any]:
+               workers: set[str] | None, threads: int, shared_units: int | None
+               ) -> dict[str, Any]:
+    """One measured run. ``workers``: count only tasks on these (a shared cluster's
+    chosen workers); None for a cluster started for the point (a restart gives its
+    workers new addresses, and every task on it is the run's)."""
     import dask.config
 
     client = active.client
@@ -356,9 +361,8 @@ def _timed_run(active: clusters.Cluster, pipe: Pipeline, data: xr.Dataset, outpu
     seconds = time.perf_counter() - began
     wall_ended = time.time()
     scheduler_cpu = client.run_on_scheduler(_loop_cpu_seconds) - loop_cpu
-    # On a shared cluster, other users' tasks elsewhere are not this run's.
     stream = client.get_task_stream(start=wall_began)
-    tasks = [t for t in stream if t.get("worker") in workers]
+    tasks = [t for t in stream if workers is None or t.get("worker") in workers]
     limit = dask.config.get("distributed.scheduler.dashboard.tasks.task-stream-length")
     spans = {stage: (float(a), float(b)) for stage, (a, b) in result.manifest["spans"].items()}
     stages = breakdown(tasks, spans, (wall_began, wall_ended), threads)

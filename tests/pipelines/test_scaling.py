@@ -201,7 +201,7 @@ def test_a_real_one_and_two_worker_sweep(tmp_path: Path) -> None:
     output = tmp_path / "scaling"
     ran = CliRunner().invoke(main, [
         "bench", "scaling", "sensor-faults", "--dataset", DATA, "--cluster", "test",
-        "--workers", "1,2", "--mode", "both", "--repeats", "1", "--no-warmup",
+        "--workers", "1,2", "--mode", "both", "--repeats", "1",
         "--output", str(output), "--set", "train.epochs=30"])
     assert ran.exit_code == 0, ran.output
     record = json.loads((output / "scaling.json").read_text())
@@ -233,6 +233,10 @@ def test_a_real_one_and_two_worker_sweep(tmp_path: Path) -> None:
         max(2 * goes["features"]["wall"] - busy, 0), abs=1e-6)
     assert sum(stage["wall"] for stage in goes.values()) == pytest.approx(t2, rel=0.05)
     assert strong[1]["scheduler"]["ms_per_task"] > 0
+    # The warm-up run, then a restart (new worker addresses): the first point's tasks
+    # are still all counted.
+    assert record["overhead"]["warmup_seconds"] > 0 and record["overhead"]["restart_seconds"] > 0
+    assert all(p["time_goes"]["features"]["tasks"] > 0 for p in strong + weak)
     assert record["overhead"]["measured_seconds"] == pytest.approx(t1 + t2 + w1 + w2)
     assert record["machine"]["cores"] and record["versions"]["dask"]
     # The files a user reads.
