@@ -8,7 +8,7 @@ import html
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -63,9 +63,12 @@ class Cluster:
         dask_cluster = None if isinstance(started, str) else started
         try:
             client = _connect(spec, started)
+            trouble = definition.worker_trouble
             try:
                 if definition.expected_workers is not None:
-                    _wait_for_workers(client, definition.expected_workers(spec), spec)
+                    _wait_for_workers(client, definition.expected_workers(spec), spec,
+                                      None if trouble is None or dask_cluster is None
+                                      else lambda: trouble(dask_cluster))
                 check_versions(client)
                 # Registered with the scheduler: workers that join later get them too.
                 for plugin in (definition.worker_plugins(spec)
@@ -76,7 +79,10 @@ class Cluster:
                 raise
         except BaseException:
             if dask_cluster is not None:
-                dask_cluster.close()
+                # dask-jobqueue asserts on closing a job whose submission failed; the
+                # start's own error is the one to report.
+                with contextlib.suppress(AssertionError):
+                    dask_cluster.close()
             raise
         handle = cls(spec, dask_cluster, client, time.perf_counter() - began)
         if dask_cluster is not None:
@@ -142,6 +148,15 @@ class Cluster:
             local.scale(len(local.worker_spec))  # reopens the specification's missing names
             _wait_for_workers(self.client, 1, self.spec)
         return max(lost, 0)
+
+    def scale(self, workers: int) -> None:
+        """Ask for ``workers`` workers in all (batch kinds submit or cancel jobs for them;
+        local and ssh start or stop processes). Returns at once; workers join as they
+        start. Kinds that join a running scheduler cannot be scaled."""
+        if self.dask_cluster is None:
+            raise ClusterError(f"a {self.spec.kind!r} cluster's workers are started by "
+                               f"whoever runs it; suanli cannot scale it")
+        self.dask_cluster.scale(workers)
 
     def _local_cluster(self) -> LocalCluster | None:
         from distributed import LocalCluster
@@ -236,16 +251,32 @@ class Cluster:
         return f"<div><strong>suanli cluster</strong><table>{body}</table></div>"
 
 
-def _wait_for_workers(client: Client, count: int, spec: ClusterSpec) -> None:
+def _wait_for_workers(client: Client, count: int, spec: ClusterSpec,
+                      trouble: Callable[[], tuple[str | None, str]] | None = None) -> None:
+    """Wait ``startup_timeout`` for ``count`` workers; with ``trouble``, ask the kind
+    every second or so whether they can still come, and fail at once if not."""
     from dask.utils import parse_timedelta
 
     timeout = parse_timedelta(spec.startup_timeout)
-    try:
-        client.wait_for_workers(count, timeout=timeout)
-    except TimeoutError as error:
-        joined = len(client.scheduler_info(n_workers=-1)["workers"])
-        raise ClusterError(f"only {joined} of {count} workers joined the {spec.kind!r} "
-                           f"cluster within {timeout:g} s") from error
+    deadline = time.monotonic() + timeout
+    summary = ""
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            client.wait_for_workers(count, timeout=max(min(left, 2.0), 0.1)
+                                    if trouble else timeout)
+            return
+        except TimeoutError as error:
+            joined = len(client.scheduler_info(n_workers=-1)["workers"])
+            if trouble is not None:
+                fatal, summary = trouble()
+                if fatal is not None:
+                    raise ClusterError(f"{joined} of {count} workers joined the {spec.kind!r} "
+                                       f"cluster: {fatal}") from error
+            if trouble is None or time.monotonic() >= deadline:
+                raise ClusterError(f"only {joined} of {count} workers joined the {spec.kind!r} "
+                                   f"cluster within {timeout:g} s"
+                                   + (f" ({summary})" if summary else "")) from error
 
 
 def _connect(spec: ClusterSpec, started: DaskCluster | str) -> Client:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from dask.utils import format_bytes, parse_bytes
 
 from .backends import import_backend, scheduler_options, worker_environment
+from .batch_jobs import refused_submission, worker_trouble
 from .errors import ClusterError, ClusterSpecError
 from .kinds import Launch
 
@@ -69,9 +70,16 @@ def job_arguments(kind: str, spec: ClusterSpec) -> dict[str, Any]:
         for key, value in spec.spill.items():
             arguments.setdefault("worker_extra_args", []).extend(
                 [f"--{key.replace('_', '-')}", str(value)])
-    if scheduler_options(spec):
-        arguments["scheduler_options"] = scheduler_options(spec)
-    arguments.update({k: v for k, v in spec.options.items() if k != "processes"})
+    # The dashboard as the spec says (dask-jobqueue's own default is every interface);
+    # the profile's scheduler_options add to these rather than replace them.
+    scheduler = {**scheduler_options(spec), "dashboard_address": spec.dashboard_address,
+                 **spec.options.get("scheduler_options", {})}
+    if scheduler["dashboard_address"] is None:
+        scheduler["dashboard"] = False
+        del scheduler["dashboard_address"]
+    arguments["scheduler_options"] = scheduler
+    arguments.update({k: v for k, v in spec.options.items()
+                      if k not in ("processes", "scheduler_options")})
     return arguments
 
 
@@ -81,7 +89,8 @@ def job_script(kind: str, spec: ClusterSpec) -> str:
     job_class = getattr(job_module, _CLASSES[kind][1])
     arguments = {k: v for k, v in job_arguments(kind, spec).items()
                  if k != "scheduler_options"}
-    script: str = job_class(scheduler=PLACEHOLDER_SCHEDULER, name="suanli-worker",
+    # Named as dask-jobqueue names the first job's worker, so the plan is that job's script.
+    script: str = job_class(scheduler=PLACEHOLDER_SCHEDULER, name=f"{_CLASSES[kind][0]}-0",
                             **arguments).job_script()
     return script
 
@@ -107,8 +116,24 @@ def _start(kind: str, spec: ClusterSpec) -> DaskCluster:
         raise ClusterError(f"cannot start a {kind!r} cluster here: {submit} is not on PATH; "
                            "run on the batch system's login node")
     cluster: Any = getattr(module, class_name)(**arguments)
+    if kind == "slurm":
+        refused = refused_submission(cluster.job_script())
+        if refused is not None:
+            cluster.close()
+            raise ClusterError(
+                f"SLURM refuses the worker jobs: {refused}. Each job asks for "
+                f"{arguments['cores']} core(s) and {arguments.get('memory', 'no memory')}"
+                + (f" in partition {arguments['queue']!r}" if arguments.get("queue") else "")
+                + "; 'suanli cluster plan' shows the job script, 'sinfo' what the "
+                "partitions offer")
     cluster.scale(jobs=jobs_needed(spec))  # dask-jobqueue scales by jobs
     return cluster
+
+
+def expected_workers(spec: ClusterSpec) -> int:
+    """Workers the jobs start in all: one per GPU on GPU jobs, else ``processes`` each."""
+    per_job = spec.gpus if spec.gpus else int(spec.options.get("processes", 1))
+    return jobs_needed(spec) * per_job
 
 
 def launch_slurm(spec: ClusterSpec) -> Launch:
@@ -125,3 +150,8 @@ def start_slurm(spec: ClusterSpec) -> DaskCluster:
 
 def start_pbs(spec: ClusterSpec) -> DaskCluster:
     return _start("pbs", spec)
+
+
+expected_workers_slurm = expected_workers_pbs = expected_workers
+#: SLURM's states and reasons for the jobs, while the workers are awaited.
+worker_trouble_slurm = worker_trouble

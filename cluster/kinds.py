@@ -76,6 +76,10 @@ class KindDefinition:
     validate: Callable[[ClusterSpec], None] | None = None
     #: Dask worker plugins the kind's workers get, registered once it starts.
     worker_plugins: Callable[[ClusterSpec], list[Any]] | None = None
+    #: While waiting for workers: ``(fatal, summary)`` from the deployment object,
+    #: why its workers will never all join (None while they may) and what it is
+    #: doing, so a start fails fast with the reason (batch kinds: SLURM's).
+    worker_trouble: Callable[[Any], tuple[str | None, str]] | None = None
 
 
 _registered: dict[str, KindDefinition] = {}
@@ -122,4 +126,5 @@ def _from_module(name: str, module: ModuleType, variant: str) -> KindDefinition:
                           getattr(module, f"launch{suffix}", None),
                           getattr(module, f"expected_workers{suffix}", None),
                           getattr(module, f"validate{suffix}", None),
-                          getattr(module, f"worker_plugins{suffix}", None))
+                          getattr(module, f"worker_plugins{suffix}", None),
+                          getattr(module, f"worker_trouble{suffix}", None))
