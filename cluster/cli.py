@@ -49,7 +49,8 @@ def plan_command(profile: str | None, assignments: tuple[str, ...]) -> None:
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Worker processes to start beside the scheduler (default: the spec's, or 1).")
 def up_command(profile: str, workers: int | None) -> None:
-    """Start a shared TLS scheduler (and workers) for PROFILE, in the background."""
+    """Start a cluster for PROFILE in the background: a shared TLS scheduler and workers,
+    or (slurm, pbs) a scheduler here and workers as batch jobs."""
     from . import plan
     from .service import up
 
@@ -59,15 +60,21 @@ def up_command(profile: str, workers: int | None) -> None:
     except ClusterError as error:
         fail(error)
     count = spec.workers or 1 if workers is None else workers
-    click.echo(f"started {record.id}: scheduler {record.scheduler_address}, {count} worker(s)")
+    click.echo(f"started {record.id}: scheduler {record.scheduler_address}, {count} worker(s)"
+               + (f" as batch jobs named {record.batch_job_name}" if record.batch_job_name
+                  else ""))
     if record.dashboard_link:
         click.echo(f"dashboard: {record.dashboard_link}")
+    if record.batch_job_name:
+        click.echo(f"use it with a profile: {{kind: shared, address: "
+                   f"{record.scheduler_address}, insecure: true}}")
     click.echo(f"stop it with: suanli cluster down {record.id}")
 
 
 @cluster_group.command("list")
 def list_command() -> None:
     """The clusters suanli started that are still running."""
+    from .batch_service import jobs_of
     from .registry import records
 
     found = records()
@@ -79,6 +86,10 @@ def list_command() -> None:
         since = datetime.datetime.fromtimestamp(record.started).strftime("%Y-%m-%d %H:%M:%S")
         click.echo(f"{record.id:<20} {record.kind:<11} {record.scheduler_address:<28} "
                    f"{since:<20} {record.dashboard_link or '-'}")
+        if record.batch_job_name:
+            jobs = jobs_of(record.batch_job_name)
+            click.echo(f"  jobs ({record.batch_job_name}): "
+                       + (", ".join(f"{job} {state.lower()}" for job, state in jobs) or "none"))
 
 
 @cluster_group.command("down")

@@ -89,7 +89,9 @@ class Cluster:
             handle.record_id = registry.new_id(spec.kind)
             registry.save(registry.ClusterRecord(
                 id=handle.record_id, kind=spec.kind, scheduler_address=handle.scheduler_address,
-                dashboard_link=handle.dashboard_link, owner_pid=os.getpid(), profile=profile))
+                dashboard_link=handle.dashboard_link, owner_pid=os.getpid(), profile=profile,
+                batch_job_name=str(spec.options["job_name"]) if "job_name" in spec.options
+                else None))
         return handle
 
     @property

@@ -36,6 +36,8 @@ class ClusterRecord:
     profile: str | None = None
     #: TLS files a client needs to reach the scheduler, when it uses TLS.
     tls: dict[str, str] | None = None
+    #: Batch kinds: the name its worker jobs carry (``squeue --name``).
+    batch_job_name: str | None = None
 
     def alive(self) -> bool:
         pids = [p for p in (self.owner_pid, *self.pids) if p is not None]

@@ -22,6 +22,7 @@ from dask.utils import parse_timedelta
 
 from . import registry
 from .backends import worker_environment
+from .batch_service import BATCH_KINDS, cancel_jobs, stop_service, up_batch
 from .errors import ClusterError
 from .shared import tls_paths
 from .spec import ClusterSpec
@@ -72,10 +73,14 @@ def worker_command(spec: ClusterSpec, workers: int) -> list[str]:
 
 
 def up(spec: ClusterSpec, workers: int, profile: str | None = None) -> registry.ClusterRecord:
-    """Start a scheduler and ``workers`` workers for a shared spec; return their record."""
+    """Start a scheduler and ``workers`` workers for a shared spec, or a scheduler here and
+    ``workers`` batch-job workers for a slurm or pbs spec; return their record."""
+    if spec.kind in BATCH_KINDS:
+        return up_batch(spec, workers, profile)
     if spec.kind != "shared":
-        raise ClusterError(f"`suanli cluster up` starts shared clusters; this profile's kind "
-                           f"is {spec.kind!r} (use `suanli run --cluster` for it)")
+        raise ClusterError(f"`suanli cluster up` starts shared and batch (slurm, pbs) "
+                           f"clusters; this profile's kind is {spec.kind!r} (use `suanli run "
+                           f"--cluster` for it)")
     for role, path in tls_paths(spec).items():
         if not Path(path).is_file():
             raise ClusterError(f"tls.{role}: no such file {path!r} (make a set with "
@@ -107,7 +112,15 @@ def up(spec: ClusterSpec, workers: int, profile: str | None = None) -> registry.
 
 
 def down(record: registry.ClusterRecord, timeout: float = 15.0) -> None:
-    """Stop a cluster suanli started: its own processes, or its owner's scheduler."""
+    """Stop a cluster suanli started: its own processes, or its owner's scheduler; for a
+    batch cluster, the process holding it (which cancels its jobs), then any job left."""
+    if record.batch_job_name is not None:
+        if record.owner_pid is not None:
+            stop_service(record.owner_pid)
+        cancel_jobs(record.batch_job_name)
+        registry.forget(record.id)
+        shutil.rmtree(registry.state_directory() / record.batch_job_name, ignore_errors=True)
+        return
     if record.pids:
         for pid in record.pids:
             _stop(pid, timeout)

@@ -4,6 +4,7 @@ workers started by the batch system, the pipeline run through them."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -146,3 +147,65 @@ def test_job_whose_worker_cannot_start_is_reported_with_its_log(slurm: Any) -> N
     assert "/nonexistent/bin/python" in str(caught.value)  # the end of the job's log
     assert time.monotonic() - began < 30
     assert _wait(lambda: not slurm.jobs(), 30), slurm.jobs()
+
+
+def test_run_survives_a_worker_job_ended_by_slurm_mid_run(
+        slurm: Any, local_cluster: cluster.Cluster, tmp_path: Path) -> None:
+    """A worker's job ended by SLURM during a run (``scancel``: the SIGTERM, then SIGKILL
+    after KillWait, that a walltime expiry also sends): its tasks rerun on the other
+    worker and the run gives the local run's results."""
+    data = "synthetic://telemetry?units=40&minutes=4&seed=2"
+    local = pipelines.run("sensor-faults", data, cluster=local_cluster,
+                          output=tmp_path / "local", train__epochs=60)
+    with cluster.start(_spec(slurm)) as started:
+        victim = slurm.jobs()[0]["id"]
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                outcome["result"] = pipelines.run("sensor-faults", data, cluster=started,
+                                                  output=tmp_path / "hpc", train__epochs=60)
+            except BaseException as error:  # reported below
+                outcome["error"] = error
+
+        runner = threading.Thread(target=run)
+        runner.start()
+        assert _wait(lambda: any(started.client.processing().values()), 30)
+        time.sleep(1.0)
+        slurm.command("scancel", victim)
+        runner.join(timeout=180)
+        assert not runner.is_alive()
+        assert "error" not in outcome, outcome.get("error")
+        assert victim not in [j["id"] for j in slurm.jobs()]
+        assert started.worker_count == 1
+    result = outcome["result"]
+    assert result.metrics["accuracy"] == pytest.approx(local.metrics["accuracy"], abs=1e-9)
+    assert result.metrics["confusion_matrix"] == local.metrics["confusion_matrix"]
+    assert _wait(lambda: not slurm.jobs(), 30), slurm.jobs()
+
+
+def test_cluster_up_list_and_down_for_slurm(slurm: Any) -> None:
+    """`suanli cluster up` with a slurm profile: the scheduler here in the background,
+    workers as jobs named after the cluster; `list` shows the jobs, `down` cancels them."""
+    runner = CliRunner()
+    with dask.config.set({"suanli.cluster.profiles.hpc-up": _profile(slurm)}):
+        started = runner.invoke(main, ["cluster", "up", "hpc-up", "--workers", "2"])
+    assert started.exit_code == 0, started.output
+    cluster_id = started.output.split()[1].rstrip(":")
+    name = started.output.split("batch jobs named ")[1].split()[0]
+    assert [(j["name"], j["state"]) for j in slurm.jobs()] == [(name, "RUNNING")] * 2
+    address = started.output.split("scheduler ")[1].split(",")[0]
+    try:
+        listed = runner.invoke(main, ["cluster", "list"])
+        assert cluster_id in listed.output and f"jobs ({name}):" in listed.output
+        assert listed.output.count("running") == 2, listed.output
+        # A user reaches it as a shared cluster and runs on its workers.
+        with cluster.connect(address, insecure=True) as joined:
+            assert joined.worker_count == 2
+            assert joined.client.submit(lambda x: x + 1, 41).result() == 42
+    finally:
+        stopped = runner.invoke(main, ["cluster", "down", cluster_id])
+    assert stopped.exit_code == 0, stopped.output
+    assert _wait(lambda: not slurm.jobs(), 30), slurm.jobs()
+    assert _wait(lambda: not _worker_processes(address), 30)
+    assert cluster_id not in runner.invoke(main, ["cluster", "list"]).output
