@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PARTITION = "debug"
+DOWN_PARTITION = "maintenance"
 #: Memory the node offers jobs, in MB (the machine may have more).
 NODE_MEMORY_MB = 8192
 DAEMONS = ("munged", "slurmctld", "slurmd")
@@ -133,6 +134,8 @@ def running_slurm(folder: Path, startup_timeout: float = 30.0) -> Iterator[Slurm
         f"NodeName={node} NodeAddr=127.0.0.1 CPUs={cores} RealMemory={NODE_MEMORY_MB} "
         "State=UNKNOWN",
         f"PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=INFINITE State=UP",
+        # A partition in maintenance: jobs are accepted and wait for ever.
+        f"PartitionName={DOWN_PARTITION} Nodes={node} MaxTime=INFINITE State=DOWN",
         "",
     ]))
     environment = {**os.environ, "SLURM_CONF": str(conf)}
@@ -157,6 +160,7 @@ def running_slurm(folder: Path, startup_timeout: float = 30.0) -> Iterator[Slurm
     finally:
         with contextlib.suppress(Exception):
             server.command("scancel", "--full", "--quiet", f"--partition={PARTITION}")
+            server.command("scancel", "--full", "--quiet", f"--partition={DOWN_PARTITION}")
             _wait_until(lambda: not server.jobs(), 20, "jobs to end", server, [])
         for process in reversed(started):
             process.terminate()

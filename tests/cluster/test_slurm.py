@@ -140,6 +140,14 @@ def test_job_slurm_refuses_fails_within_seconds_quoting_slurm(
     assert not slurm.jobs()
 
 
+def test_job_slurm_will_never_start_fails_naming_its_reason(slurm: Any) -> None:
+    began = time.monotonic()
+    with pytest.raises(ClusterError, match="pending with reason 'PartitionDown'"):
+        cluster.start(_spec(slurm, workers=1, options={"queue": "maintenance"}))
+    assert time.monotonic() - began < 20
+    assert _wait(lambda: not slurm.jobs(), 30), slurm.jobs()
+
+
 def test_job_whose_worker_cannot_start_is_reported_with_its_log(slurm: Any) -> None:
     began = time.monotonic()
     with pytest.raises(ClusterError, match=r"ended \(FAILED") as caught:
