@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -97,18 +96,7 @@ def is_service(pid: int) -> bool:
 
 def stop_service(pid: int, timeout: float = 30.0) -> None:
     """SIGTERM the service holding a cluster and wait until it has closed it."""
-    if not is_service(pid):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and is_service(pid) and registry.pid_alive(pid):
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # reap it when it is our own child
-        time.sleep(0.1)
-    if is_service(pid) and registry.pid_alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    registry.terminate(pid, is_service, timeout)
 
 
 def _serve(folder: Path) -> int:

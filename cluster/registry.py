@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,3 +106,20 @@ def pid_alive(pid: int) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_text()
         return stat.rpartition(")")[2].split()[0] != "Z"
     return True
+
+
+def terminate(pid: int, recognised: Callable[[int], bool], timeout: float = 15.0) -> None:
+    """SIGTERM ``pid`` if ``recognised(pid)`` says it is one of ours (pids get reused),
+    wait up to ``timeout`` for it to exit, then SIGKILL it."""
+    if not recognised(pid):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and recognised(pid) and pid_alive(pid):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap it when it is our own child
+        time.sleep(0.1)
+    if recognised(pid) and pid_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

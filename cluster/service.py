@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -202,15 +201,4 @@ def _is_ours(pid: int) -> bool:
 
 
 def _stop(pid: int, timeout: float = 15.0) -> None:
-    if not _is_ours(pid):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _is_ours(pid) and registry.pid_alive(pid):
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # reap it when it is our own child
-        time.sleep(0.1)
-    if _is_ours(pid) and registry.pid_alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    registry.terminate(pid, _is_ours, timeout)

@@ -21,8 +21,9 @@ COLOURS = {"compute": "#4c72b0", "writing": "#8172b3", "transfer": "#dd8452",
            "serialisation": "#c44e52", "spill": "#937860", "idle": "#d9d9d9"}
 
 
-def write_report(record: dict[str, Any], folder: Path) -> dict[str, Path]:
-    """Write the three files into ``folder``; their paths by name."""
+def write_report(record: dict[str, Any], folder: Path, plot: bool = True) -> dict[str, Path]:
+    """Write the three files into ``folder`` (``plot=False``: all but the plot, which
+    does not change); their paths by name."""
     paths = {"json": folder / "scaling.json", "markdown": folder / "scaling.md",
              "plot": folder / "scaling.png"}
     paths["json"].write_text(json.dumps(record, indent=2, default=str))
@@ -35,7 +36,8 @@ def write_report(record: dict[str, Any], folder: Path) -> dict[str, Path]:
         f"{record['cluster']['threads_per_worker']} thread(s) per worker; "
         f"{machine['cores']} cores, {machine['memory_gib']} GiB; median of "
         f"{record['repeats']} repeat(s).\n\n{markdown_table(record)}\n\n{verdicts}\n")
-    plot_scaling(record, paths["plot"])
+    if plot:
+        plot_scaling(record, paths["plot"])
     return paths
 
 

@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import dask.config
 import pytest
 from click.testing import CliRunner
 
@@ -161,10 +162,12 @@ def test_features_digest_does_not_depend_on_chunks(small_panel: object) -> None:
 
     assert isinstance(small_panel, xr.Dataset)
     ds = small_panel.compute()
-    one = features_digest(ds.chunk({"unit": 1}), slab=3)
-    assert one == features_digest(ds.chunk({"unit": 5}))
-    assert features_digest(ds, units=4) == features_digest(ds.isel(unit=slice(0, 4)))
-    assert features_digest(ds, units=4) != one
+    # In this process: no cluster is needed to read chunks of arrays held here.
+    with dask.config.set(scheduler="synchronous"):
+        one = features_digest(ds.chunk({"unit": 1}), slab=3)
+        assert one == features_digest(ds.chunk({"unit": 5}))
+        assert features_digest(ds, units=4) == features_digest(ds.isel(unit=slice(0, 4)))
+        assert features_digest(ds, units=4) != one
 
 
 def test_bad_sweeps_are_refused_before_anything_starts(tmp_path: Path) -> None:
@@ -217,8 +220,15 @@ def test_a_real_one_and_two_worker_sweep(tmp_path: Path) -> None:
     assert strong[1]["karp_flatt"] == pytest.approx((t2 / t1 - 0.5) / 0.5)
     w1, w2 = (p["seconds"]["median"] for p in weak)
     assert weak[1]["efficiency"] == pytest.approx(w1 / w2)
+    # T = a + b/K through two points (a = 2 T2 - T1, b = 2 (T1 - T2)), or on a bound of
+    # a, b >= 0 when tiny runs on a busy machine make 2 workers slower (or 2x faster).
+    a, b = 2 * t2 - t1, 2 * (t1 - t2)
+    if b < 0:
+        a, b = (t1 + t2) / 2, 0.0
+    elif a < 0:
+        a, b = 0.0, (t1 + t2 / 2) / 1.25
     fit = record["modes"]["strong"]["amdahl"]
-    assert fit["serial_seconds"] + fit["parallel_seconds"] == pytest.approx(t1, rel=1e-6)
+    assert (fit["serial_seconds"], fit["parallel_seconds"]) == pytest.approx((a, b), rel=1e-6)
     assert strong[0]["throughput"]["units_per_second"] == pytest.approx(12 / t1)
     # Every point computed the same features (and, strong, metrics) as the first.
     assert all(p["valid"] for p in strong + weak), [p["differs"] for p in strong + weak]
