@@ -18,6 +18,7 @@ from .errors import (
     StepError,
     SuanliError,
 )
+from .etl import EtlResult, etl, etl_status, plan_etl
 from .evaluation import classification_metrics
 from .pipeline import Pipeline, StepCall, load_pipeline, pipeline_names, step_sequence
 from .predict import predict_dataset
@@ -29,6 +30,7 @@ from .training.trainer import TrainConfig
 
 __all__ = [
     "DeviceError",
+    "EtlResult",
     "Model",
     "ModelFileError",
     "Pipeline",
@@ -44,10 +46,13 @@ __all__ = [
     "TrainConfig",
     "array_module",
     "classification_metrics",
+    "etl",
+    "etl_status",
     "get_step",
     "load_model",
     "load_pipeline",
     "pipeline_names",
+    "plan_etl",
     "plan_scaling",
     "predict_dataset",
     "run",

@@ -19,6 +19,7 @@ from suanli.datasets.cli import datasets_group
 from suanli.errors import InputError, SuanliError
 
 from .bench_cli import bench_group
+from .etl.cli import etl_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,6 +31,7 @@ def main() -> None:
 main.add_command(cluster_group)
 main.add_command(datasets_group)
 main.add_command(bench_group)
+main.add_command(etl_group)
 
 
 @main.command("run")

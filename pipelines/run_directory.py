@@ -36,10 +36,12 @@ def default_output(pipeline: str, root: str | Path = "runs") -> Path:
 class RunDirectory:
     """Where one run writes; :meth:`commit` publishes it, :meth:`discard` removes it."""
 
-    def __init__(self, output: str | Path) -> None:
+    def __init__(self, output: str | Path, *, replace: bool = False) -> None:
+        """``replace``: publish over whatever ``output`` holds (an ETL partition being
+        rerun), keeping it until the commit; by default an occupied output is refused."""
         self.remote = not is_local(output)
         if self.remote:
-            self._output = _remote_output(str(output))
+            self._output = _remote_output(str(output), replace)
             self.staging = Path(tempfile.mkdtemp(prefix="suanli-run-"))
             # Nothing remote can be resumed from: a stable local place per URL.
             digest = hashlib.sha256(str(output).encode()).hexdigest()[:16]
@@ -48,7 +50,8 @@ class RunDirectory:
             self.checkpoint = checkpoints / f"{digest}.checkpoint.npz"
             return
         target = local_output(output)
-        _check_local_target(target)
+        if not replace:
+            _check_local_target(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         # An empty directory the user made for the run is replaced when it commits.
         self._output = output_for(target, overwrite=target.exists())
@@ -108,9 +111,9 @@ def _check_local_target(target: Path) -> None:
                              f"choose a new or empty directory")
 
 
-def _remote_output(url: str) -> Any:
+def _remote_output(url: str, replace: bool = False) -> Any:
     try:
-        return output_for(url, overwrite=False)
+        return output_for(url, overwrite=replace)
     except DatasetError as error:
         raise RunOutputError(f"output {url!r} holds something already (a run?); choose "
                              f"a new --output or remove it first ({error})") from error

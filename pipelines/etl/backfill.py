@@ -1,0 +1,196 @@
+"""``pipelines.etl``: a pipeline's features, partition by partition, each committed
+whole with a manifest that says it is done.
+
+Each partition reads only its own files (the source template filled in with its
+key) and writes one folder under the output root, ``ROOT/date=2024-03-01``,
+through the same atomic commit as every run directory: ``features.zarr`` and
+``etl.json`` (the key, the pipeline's fingerprint, versions, the input files, the
+output checksums, sizes and timings) appear together or not at all. The plan reads
+every partition's state from storage (:mod:`.state`): done partitions are left
+alone and said to be, stale ones (inputs or pipeline changed) are rerun only with
+``force``, missing and failed ones run; one partition's failure is recorded and
+does not stop the others.
+
+ETL computes a pipeline's **features**. A pipeline's ``train`` block is not run
+per partition: a model is trained over many partitions with ``suanli run`` (the
+manifest says so), so the same pipeline serves both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from suanli import cluster as clusters
+from suanli import datasets
+
+from ..errors import PipelineDefinitionError
+from ..feature_stage import compute_features
+from ..pipeline import Pipeline, load_pipeline
+from ..run_directory import RunDirectory
+from ..run_record import versions
+from ..run_state import Run
+from .partitions import PartitionTemplate
+from .state import (
+    MANIFEST,
+    PartitionState,
+    clear_failure,
+    fingerprint,
+    partition_state,
+    write_failure,
+)
+
+#: What happens to a partition in each state (``force`` reruns done and stale ones).
+RUNS = ("missing", "failed")
+
+
+@dataclass
+class EtlResult:
+    """What an ETL invocation did to each partition of its plan."""
+
+    pipeline: str
+    root: str
+    #: Per partition: key, state before, outcome (``ran``, ``failed``, ``done``,
+    #: ``stale``, ``skipped``, or ``would run`` in a dry run), reason, seconds.
+    partitions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """No partition failed (skipped ones, with no input yet, are not failures)."""
+        return all(p["outcome"] != "failed" for p in self.partitions)
+
+    def counts(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for p in self.partitions:
+            found[p["outcome"]] = found.get(p["outcome"], 0) + 1
+        return found
+
+    def summary(self) -> str:
+        lines = [f"etl {self.pipeline} -> {self.root}: "
+                 + ", ".join(f"{n} {o}" for o, n in sorted(self.counts().items()))]
+        for p in self.partitions:
+            note = f" ({p['reason']})" if p.get("reason") else ""
+            took = f" in {p['seconds']:.1f} s" if p.get("seconds") is not None else ""
+            lines.append(f"  {p['key']:<14} {p['outcome']:<10}{took}{note}")
+        return "\n".join(lines)
+
+
+def plan_etl(pipeline: str | Path | Pipeline, source: str, output: str, *,
+             partition: str | None = None, since: str | None = None,
+             until: str | None = None, overrides: Mapping[str, Any] | None = None
+             ) -> tuple[Pipeline, PartitionTemplate, list[PartitionState]]:
+    """The pipeline, the template and every planned partition's state; nothing runs."""
+    pipe = load_pipeline(pipeline).with_overrides(dict(overrides or {}))
+    template = PartitionTemplate.parse(source)
+    if (partition is None) == (since is None and until is None):
+        raise PipelineDefinitionError("give one partition (--partition KEY) or a range "
+                                      "(--since A --until B), not both")
+    if partition is not None:
+        keys = [template.key(template.start(partition))]
+    else:
+        if since is None or until is None:
+            raise PipelineDefinitionError("a range needs both --since and --until")
+        keys = template.keys(since, until)
+    pipeline_hash = fingerprint(pipe.to_mapping())
+    return pipe, template, [partition_state(template, key, output, pipeline_hash)
+                            for key in keys]
+
+
+def etl(pipeline: str | Path | Pipeline, source: str, output: str, *,
+        partition: str | None = None, since: str | None = None, until: str | None = None,
+        cluster: str | clusters.ClusterSpec | clusters.Cluster | None = None,
+        force: bool = False, dry_run: bool = False,
+        overrides: Mapping[str, Any] | None = None,
+        say: Callable[[str], None] | None = None) -> EtlResult:
+    """Compute ``pipeline``'s features for each planned partition that needs it.
+
+    ``source`` is the template (``raw/{date}/*.parquet``); ``output`` the root the
+    partitions' folders go under. ``force`` reruns done and stale partitions too;
+    ``dry_run`` only plans.
+    """
+    say = say or (lambda message: None)
+    pipe, template, states = plan_etl(pipeline, source, output, partition=partition,
+                                      since=since, until=until, overrides=overrides)
+    result = EtlResult(pipe.name, output)
+    todo = [s for s in states if s.state in RUNS or (force and s.state in ("done", "stale"))]
+    for state in states:
+        if state not in todo:
+            reason = state.reason or ("already done with these inputs and this pipeline"
+                                      if state.state == "done" else "")
+            if state.state == "stale":
+                reason += "; --force reruns it"
+            result.partitions.append({"key": state.key, "state": state.state,
+                                      "outcome": state.state, "reason": reason})
+        elif dry_run:
+            result.partitions.append({"key": state.key, "state": state.state,
+                                      "outcome": "would run", "reason": state.reason})
+    if dry_run or not todo:
+        result.partitions.sort(key=lambda p: p["key"])
+        return result
+    if not isinstance(cluster, clusters.Cluster):
+        cluster = clusters.plan(cluster)
+    with _cluster(cluster) as active:
+        for state in todo:
+            say(f"partition {state.key}: {state.state}, running")
+            began = time.perf_counter()
+            try:
+                _run_partition(pipe, template, state, output, active, say)
+            except Exception as error:  # recorded; the other partitions go on
+                write_failure(output, template.folder(state.key), {
+                    "key": state.key, "error": f"{type(error).__name__}: {error}",
+                    "failed": datetime.now(UTC).isoformat()})
+                outcome, reason = "failed", f"{type(error).__name__}: {error}"
+            else:
+                outcome, reason = "ran", ""
+            result.partitions.append({"key": state.key, "state": state.state,
+                                      "outcome": outcome, "reason": reason,
+                                      "seconds": time.perf_counter() - began})
+    result.partitions.sort(key=lambda p: p["key"])
+    return result
+
+
+def _cluster(target: clusters.ClusterSpec | clusters.Cluster) -> Any:
+    if isinstance(target, clusters.Cluster):
+        return contextlib.nullcontext(target)
+    return clusters.start(target)
+
+
+def _run_partition(pipe: Pipeline, template: PartitionTemplate, state: PartitionState,
+                   root: str, active: clusters.Cluster, say: Callable[[str], None]) -> None:
+    folder = template.folder(state.key)
+    directory = RunDirectory(f"{root.rstrip('/')}/{folder}", replace=True)
+    started = datetime.now(UTC)
+    began = time.perf_counter()
+    try:
+        source = template.source(state.key)
+        ds = datasets.validate(datasets.open(source), require_label=pipe.needs_label,
+                               source=source)
+        resolved = pipe.resolve(ds)
+        run = Run(resolved, directory, active, say=say)
+        with run.timed("features"):
+            compute_features(run, ds)
+        run.timings["total"] = round(time.perf_counter() - began, 3)
+        manifest = {
+            "partition": state.key, "field": template.field, "source": source,
+            "pipeline": pipe.name, "pipeline_hash": fingerprint(pipe.to_mapping()),
+            "pipeline_definition": resolved.to_mapping(),
+            "training": None if pipe.train is None else
+            "not run per partition: train over partitions with 'suanli run'",
+            "inputs": state.inputs, "inputs_hash": fingerprint(state.inputs),
+            "sizes": {str(k): int(v) for k, v in ds.sizes.items()},
+            "versions": versions(), "started": started.isoformat(),
+            "finished": datetime.now(UTC).isoformat(), "timings": run.timings,
+            "outputs": directory.checksums(),
+        }
+        directory.path(MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+        directory.commit()
+    except BaseException:
+        directory.discard()
+        raise
+    clear_failure(root, folder)

@@ -1,0 +1,147 @@
+"""A partition's state, read from storage and nothing else.
+
+A partition is **done** when its folder under the output root holds a committed
+``etl.json`` (written into the same atomic commit as its data) whose pipeline
+fingerprint and input fingerprint match the present ones; **stale** when they do
+not (the inputs or the pipeline changed); **failed** when its last attempt left a
+failure record (``ROOT/_etl/failed/KEY.json``) and no valid output; **missing**
+when it has inputs and no output; **skipped** when it has no input yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import fsspec
+
+from .partitions import PartitionTemplate
+
+MANIFEST = "etl.json"
+FAILURES = "_etl/failed"
+STATES = ("done", "stale", "missing", "failed", "skipped")
+
+
+@dataclass
+class PartitionState:
+    """What storage says of one partition."""
+
+    key: str
+    state: str
+    #: Why, in words: "inputs changed (3 files, was 2)", the failure's message.
+    reason: str = ""
+    #: The partition's input files now: path, size and a change marker (mtime or ETag).
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    manifest: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"key": self.key, "state": self.state, "reason": self.reason,
+                               "inputs": len(self.inputs)}
+        if self.manifest is not None:
+            out["finished"] = self.manifest.get("finished")
+            out["seconds"] = self.manifest.get("timings", {}).get("total")
+        return out
+
+
+def fingerprint(value: Any) -> str:
+    """A stable hash of a JSON-ready value (a pipeline definition, an input listing)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def list_inputs(pattern: str, storage_options: dict[str, Any] | None = None
+                ) -> list[dict[str, Any]]:
+    """The files a partition's source pattern names (a folder, such as a Zarr store, by
+    its files), each with its size and what changes when it is rewritten."""
+    fs, path = fsspec.core.url_to_fs(pattern, **(storage_options or {}))
+    found = fs.glob(path) if any(c in path for c in "*?[") else \
+        ([path] if fs.exists(path) else [])
+    files: list[dict[str, Any]] = []
+    for match in sorted(found):
+        details = fs.find(match, detail=True) if fs.isdir(match) else {match: fs.info(match)}
+        for name, info in sorted(details.items()):
+            marker = info.get("ETag") or info.get("etag") or info.get("mtime") or \
+                info.get("LastModified") or info.get("created")
+            files.append({"path": str(name), "size": int(info.get("size") or 0),
+                          "marker": str(marker)})
+    return files
+
+
+def partition_state(template: PartitionTemplate, key: str, root: str, pipeline_hash: str,
+                    storage_options: dict[str, Any] | None = None) -> PartitionState:
+    """The state of partition ``key`` under output ``root``."""
+    inputs = list_inputs(template.source(key), storage_options)
+    manifest = read_manifest(root, template.folder(key), storage_options)
+    if manifest is not None:
+        if manifest.get("pipeline_hash") != pipeline_hash:
+            return PartitionState(key, "stale", "the pipeline or its parameters changed",
+                                  inputs, manifest)
+        if manifest.get("inputs_hash") != fingerprint(inputs):
+            before = len(manifest.get("inputs", []))
+            return PartitionState(key, "stale", f"inputs changed ({len(inputs)} file(s), "
+                                  f"{before} when it was written)", inputs, manifest)
+        return PartitionState(key, "done", "", inputs, manifest)
+    failure = read_failure(root, template.folder(key), storage_options)
+    if failure is not None:
+        return PartitionState(key, "failed", failure.get("error", ""), inputs)
+    if not inputs:
+        return PartitionState(key, "skipped", f"no input at {template.source(key)}", inputs)
+    return PartitionState(key, "missing", "", inputs)
+
+
+def _read_json(url: str, storage_options: dict[str, Any] | None) -> dict[str, Any] | None:
+    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    if not fs.exists(path):
+        return None
+    with fs.open(path, "rb") as handle:
+        loaded: dict[str, Any] = json.loads(handle.read())
+    return loaded
+
+
+def read_manifest(root: str, folder: str, storage_options: dict[str, Any] | None = None
+                  ) -> dict[str, Any] | None:
+    """A committed partition's ``etl.json``, or None."""
+    return _read_json(f"{root.rstrip('/')}/{folder}/{MANIFEST}", storage_options)
+
+
+def read_failure(root: str, folder: str, storage_options: dict[str, Any] | None = None
+                 ) -> dict[str, Any] | None:
+    return _read_json(f"{root.rstrip('/')}/{FAILURES}/{folder}.json", storage_options)
+
+
+def write_failure(root: str, folder: str, record: dict[str, Any],
+                  storage_options: dict[str, Any] | None = None) -> None:
+    fs, path = fsspec.core.url_to_fs(f"{root.rstrip('/')}/{FAILURES}/{folder}.json",
+                                     **(storage_options or {}))
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    with fs.open(path, "w") as handle:
+        handle.write(json.dumps(record, indent=2, default=str))
+
+
+def clear_failure(root: str, folder: str, storage_options: dict[str, Any] | None = None
+                  ) -> None:
+    fs, path = fsspec.core.url_to_fs(f"{root.rstrip('/')}/{FAILURES}/{folder}.json",
+                                     **(storage_options or {}))
+    if fs.exists(path):
+        fs.rm(path)
+
+
+def stored_partitions(root: str, storage_options: dict[str, Any] | None = None
+                      ) -> list[dict[str, Any]]:
+    """Every partition under ``root`` with a committed manifest or a failure record:
+    ``{folder, manifest | failure}``, by folder name."""
+    fs, path = fsspec.core.url_to_fs(root, **(storage_options or {}))
+    if not fs.exists(path):
+        return []
+    found: dict[str, dict[str, Any]] = {}
+    for manifest in fs.glob(f"{path.rstrip('/')}/*=*/{MANIFEST}"):
+        folder = manifest.rstrip("/").split("/")[-2]
+        with fs.open(manifest, "rb") as handle:
+            found[folder] = {"folder": folder, "manifest": json.loads(handle.read())}
+    for failure in fs.glob(f"{path.rstrip('/')}/{FAILURES}/*.json"):
+        folder = failure.rsplit("/", 1)[-1].removesuffix(".json")
+        if folder not in found:
+            with fs.open(failure, "rb") as handle:
+                found[folder] = {"folder": folder, "failure": json.loads(handle.read())}
+    return [found[k] for k in sorted(found)]

@@ -1,0 +1,169 @@
+"""`suanli etl`: partitions planned from a source template, their state read from storage,
+each committed whole with its manifest; reruns, staleness, failures, status."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+from suanli import cluster, datasets, pipelines
+from suanli.pipelines import PipelineDefinitionError
+from suanli.pipelines.cli import main
+from suanli.pipelines.etl import PartitionTemplate
+
+DAYS = ("2024-03-01", "2024-03-02", "2024-03-03")
+
+
+def _generate(raw: Path, day: str, seed: int) -> None:
+    datasets.generate("telemetry", raw / f"{day}.zarr", units=10, minutes=1, seed=seed,
+                      overwrite=True, progress=False)
+
+
+@pytest.fixture
+def raw(tmp_path: Path) -> Path:
+    folder = tmp_path / "raw"
+    for seed, day in enumerate(DAYS):
+        _generate(folder, day, seed)
+    return folder
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_template_fields_keys_and_sources() -> None:
+    daily = PartitionTemplate.parse("landing/{date:%Y/%m/%d}/*.nc")
+    assert daily.source("2024-03-01") == "landing/2024/03/01/*.nc"
+    assert daily.folder("2024-03-01") == "date=2024-03-01"
+    assert daily.keys("2024-02-28", "2024-03-01") == ["2024-02-28", "2024-02-29", "2024-03-01"]
+    hourly = PartitionTemplate.parse("sensors/{hour:%Y-%m-%dT%H}.csv.gz")
+    assert hourly.keys("2024-03-01T22", "2024-03-02T01") == [
+        "2024-03-01T22", "2024-03-01T23", "2024-03-02T00", "2024-03-02T01"]
+    assert hourly.source("2024-03-02T00") == "sensors/2024-03-02T00.csv.gz"
+    assert PartitionTemplate.parse("raw/{date}/*.parquet").source("2024-03-01") == \
+        "raw/2024-03-01/*.parquet"
+    for bad in ("raw/*.parquet", "raw/{day}/x", "raw/{date}/{hour}.csv"):
+        with pytest.raises(PipelineDefinitionError, match="exactly one partition field"):
+            PartitionTemplate.parse(bad)
+    with pytest.raises(PipelineDefinitionError, match="not a date"):
+        daily.start("March 1st")
+    with pytest.raises(PipelineDefinitionError, match="before --since"):
+        daily.keys("2024-03-02", "2024-03-01")
+    assert isinstance(daily.start("2024-03-01"), datetime)
+
+
+@pytest.mark.slow
+def test_backfill_runs_each_partition_once_and_reruns_only_what_changed(
+        raw: Path, tmp_path: Path, local_cluster: cluster.Cluster) -> None:
+    source, root = f"{raw}/{{date}}.zarr", str(tmp_path / "features")
+    fast = {"train.epochs": 5}
+    plan = pipelines.etl("sensor-faults", source, root, since="2024-03-01",
+                         until="2024-03-04", dry_run=True, overrides=fast)
+    assert [(p["key"], p["outcome"]) for p in plan.partitions] == [
+        ("2024-03-01", "would run"), ("2024-03-02", "would run"),
+        ("2024-03-03", "would run"), ("2024-03-04", "skipped")]
+    assert not Path(root).exists()  # a dry run writes nothing
+    first = pipelines.etl("sensor-faults", source, root, since="2024-03-01",
+                          until="2024-03-04", cluster=local_cluster, overrides=fast)
+    assert first.ok and first.counts() == {"ran": 3, "skipped": 1}
+    # Each partition: its own data's features, committed with its manifest.
+    one = Path(root) / "date=2024-03-02"
+    manifest = json.loads((one / "etl.json").read_text())
+    assert manifest["partition"] == "2024-03-02" and manifest["pipeline"] == "sensor-faults"
+    assert {Path(f["path"]).parts[-2] for f in manifest["inputs"]} >= {"2024-03-02.zarr"}
+    assert "features.zarr/zarr.json" in manifest["outputs"]
+    assert manifest["training"].startswith("not run per partition")
+    assert CliRunner().invoke(main, ["datasets", "verify", str(one)]).exit_code == 0
+    direct = pipelines.load_pipeline("sensor-faults").transform(
+        datasets.open(str(raw / "2024-03-02.zarr")))
+    written = xr.open_zarr(one / "features.zarr").load()
+    np.testing.assert_array_equal(written["band_power"].values, direct["band_power"].values)
+    # Rerun: nothing to do, and it says so; nothing is rewritten.
+    before = _files(Path(root))
+    again = pipelines.etl("sensor-faults", source, root, since="2024-03-01",
+                          until="2024-03-04", cluster=local_cluster, overrides=fast)
+    assert again.counts() == {"done": 3, "skipped": 1}
+    assert "already done" in again.summary()
+    assert _files(Path(root)) == before
+    # New inputs for one day make it stale: reported, rerun only with --force.
+    _generate(raw, "2024-03-02", seed=7)
+    stale = pipelines.etl("sensor-faults", source, root, partition="2024-03-02",
+                          cluster=local_cluster, overrides=fast)
+    assert stale.partitions[0]["outcome"] == "stale"
+    assert "inputs changed" in stale.partitions[0]["reason"]
+    forced = pipelines.etl("sensor-faults", source, root, partition="2024-03-02",
+                           cluster=local_cluster, force=True, overrides=fast)
+    assert forced.counts() == {"ran": 1}
+    assert not np.array_equal(xr.open_zarr(one / "features.zarr")["band_power"].values,
+                              written["band_power"].values)
+    # A forced rerun of an unchanged partition writes the same data, byte for byte: every
+    # file but the store's manifest, whose checksums agree and whose "created" is new.
+    day_one = Path(root) / "date=2024-03-01" / "features.zarr"
+    kept = _files(day_one)
+    pipelines.etl("sensor-faults", source, root, partition="2024-03-01",
+                  cluster=local_cluster, force=True, overrides=fast)
+    now = _files(day_one)
+    listing = "suanli-manifest.json"
+    assert {k: v for k, v in now.items() if k != listing} == \
+        {k: v for k, v in kept.items() if k != listing}
+    assert json.loads(now[listing])["files"] == json.loads(kept[listing])["files"]
+    # A changed pipeline makes every partition stale.
+    changed = pipelines.etl("sensor-faults", source, root, partition="2024-03-03",
+                            cluster=local_cluster,
+                            overrides={**fast, "fill_gaps.max_gap": 64})
+    assert changed.partitions[0]["outcome"] == "stale"
+
+
+@pytest.mark.slow
+def test_a_failed_partition_is_recorded_and_does_not_stop_the_others(
+        raw: Path, tmp_path: Path, local_cluster: cluster.Cluster) -> None:
+    source, root = f"{raw}/{{date}}.zarr", str(tmp_path / "features")
+    broken = datasets.open(str(raw / "2024-03-02.zarr")).rename({"signal": "readings"})
+    datasets.write(broken.compute(), raw / "2024-03-02.zarr", overwrite=True, progress=False)
+    profile = {"suanli.cluster.profiles.test": local_cluster.spec.to_dict()}
+    import dask.config
+
+    with dask.config.set(profile):
+        ran = CliRunner().invoke(main, ["etl", "sensor-faults", "--source", source, "--output",
+                                        root, "--since", "2024-03-01", "--until", "2024-03-03",
+                                        "--cluster", "test", "--set", "train.epochs=5"])
+    assert ran.exit_code == 1, ran.output
+    assert "2024-03-02     failed" in ran.output and "signal" in ran.output
+    assert (Path(root) / "date=2024-03-01" / "etl.json").exists()
+    assert (Path(root) / "date=2024-03-03" / "etl.json").exists()
+    assert not (Path(root) / "date=2024-03-02").exists()  # nothing partial reads as done
+    status = CliRunner().invoke(main, ["etl", "status", root, "--json"])
+    assert status.exit_code == 0, status.output
+    report = json.loads(status.output)
+    assert report["counts"] == {"done": 2, "failed": 1}
+    failed = next(p for p in report["partitions"] if p["state"] == "failed")
+    assert failed["key"] == "2024-03-02" and "signal" in failed["error"]
+    # Fixed input: the failed partition runs, and its failure record goes.
+    _generate(raw, "2024-03-02", seed=1)
+    retried = pipelines.etl("sensor-faults", source, root, since="2024-03-01",
+                            until="2024-03-03", cluster=local_cluster,
+                            overrides={"train.epochs": 5})
+    assert retried.counts() == {"done": 2, "ran": 1}
+    assert json.loads(CliRunner().invoke(main, ["etl", "status", root, "--json"]).output)[
+        "counts"] == {"done": 3}
+
+
+def test_bad_requests_are_refused_before_anything_runs(tmp_path: Path) -> None:
+    runner = CliRunner()
+    both = runner.invoke(main, ["etl", "sensor-faults", "--source", "raw/{date}.zarr",
+                                "--output", str(tmp_path / "o"), "--partition", "2024-03-01",
+                                "--since", "2024-03-01", "--until", "2024-03-02"])
+    assert both.exit_code == 2 and "not both" in both.output
+    field = runner.invoke(main, ["etl", "sensor-faults", "--source", "raw/x.zarr",
+                                 "--output", str(tmp_path / "o"), "--partition", "2024-03-01"])
+    assert field.exit_code == 2 and "{date} or {hour}" in field.output
+    assert not (tmp_path / "o").exists()
+    empty = runner.invoke(main, ["etl", "status", str(tmp_path / "nothing")])
+    assert empty.exit_code == 0 and "no partitions" in empty.output
