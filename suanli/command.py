@@ -4,7 +4,8 @@ Exit codes, for the whole command: 0 success; 1 work was tried and failed
 (a run, a cluster that would not start, a verification that found damage); 2
 bad usage or input, found before anything ran (:class:`~suanli.errors.InputError`:
 an unknown pipeline, step, parameter, key, profile or file, a bad value, an
-occupied output).
+occupied output); 3 ``suanli etl`` found another run holding the output root's
+lease (:class:`~suanli.errors.LeaseHeld`), and did nothing.
 """
 
 from __future__ import annotations
@@ -15,15 +16,20 @@ from typing import Any, NoReturn
 import click
 import yaml
 
-from .errors import InputError, SuanliError
+from .errors import InputError, LeaseHeld, SuanliError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+#: ``suanli etl``: another run holds the output root's lease; nothing was done.
+EXIT_BUSY = 3
 
 
 def exit_code(error: BaseException) -> int:
-    """The command's exit code for ``error``: 2 for bad input, 1 for anything else."""
+    """The command's exit code for ``error``: 2 for bad input, 3 for a lease another
+    run holds, 1 for anything else."""
+    if isinstance(error, LeaseHeld):
+        return EXIT_BUSY
     return EXIT_BAD_INPUT if isinstance(error, InputError) else EXIT_FAILED
 
 

@@ -108,6 +108,15 @@ class RunOutputError(PipelineError, InputError):
     """The output directory holds something that must not be overwritten."""
 
 
+class LeaseHeld(PipelineError):
+    """Another ETL run holds the output root's lease (exit code 3): its holder and age."""
+
+
+class LeaseLost(PipelineError):
+    """This ETL run's lease was taken over (its heartbeat stopped too long): it must not
+    commit, and stops."""
+
+
 class ModelFileError(PipelineError, InputError, ValueError):
     """A model file that is not one suanli wrote, or does not fit its own pipeline."""
 
@@ -131,6 +140,8 @@ __all__ = [
     "DatasetError",
     "DeviceError",
     "InputError",
+    "LeaseHeld",
+    "LeaseLost",
     "ModelFileError",
     "PipelineDefinitionError",
     "PipelineError",

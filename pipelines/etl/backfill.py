@@ -30,12 +30,13 @@ from typing import Any
 from suanli import cluster as clusters
 from suanli import datasets
 
-from ..errors import PipelineDefinitionError
+from ..errors import LeaseLost, PipelineDefinitionError
 from ..feature_stage import compute_features
 from ..pipeline import Pipeline, load_pipeline
 from ..run_directory import RunDirectory
 from ..run_record import versions
 from ..run_state import Run
+from .lease import DEFAULT_TAKEOVER_AFTER, Lease, held
 from .partitions import PartitionTemplate
 from .state import (
     MANIFEST,
@@ -106,19 +107,35 @@ def etl(pipeline: str | Path | Pipeline, source: str, output: str, *,
         partition: str | None = None, since: str | None = None, until: str | None = None,
         cluster: str | clusters.ClusterSpec | clusters.Cluster | None = None,
         force: bool = False, dry_run: bool = False,
-        overrides: Mapping[str, Any] | None = None,
+        overrides: Mapping[str, Any] | None = None, wait: float = 0.0,
+        takeover_after: float = DEFAULT_TAKEOVER_AFTER,
         say: Callable[[str], None] | None = None) -> EtlResult:
     """Compute ``pipeline``'s features for each planned partition that needs it.
 
     ``source`` is the template (``raw/{date}/*.parquet``); ``output`` the root the
     partitions' folders go under. ``force`` reruns done and stale partitions too;
-    ``dry_run`` only plans.
+    ``dry_run`` only plans. The run holds the root's lease (:mod:`.lease`) while it
+    works: another run's raises :class:`~suanli.errors.LeaseHeld` unless it ends
+    within ``wait`` seconds or its heartbeat is ``takeover_after`` seconds old.
     """
     say = say or (lambda message: None)
-    pipe, template, states = plan_etl(pipeline, source, output, partition=partition,
-                                      since=since, until=until, overrides=overrides)
+    planned = plan_etl(pipeline, source, output, partition=partition, since=since,
+                       until=until, overrides=overrides)
+    if dry_run:
+        return _outcomes(planned[0], planned[2], output, force, dry_run=True)
+    with held(output, pipeline=planned[0].name, wait=wait,
+              takeover_after=takeover_after) as lease:
+        # Planned again under the lease: a run that just finished may have done some.
+        pipe, template, states = plan_etl(pipeline, source, output, partition=partition,
+                                          since=since, until=until, overrides=overrides)
+        return _run(pipe, template, states, output, force, cluster, lease, say)
+
+
+def _outcomes(pipe: Pipeline, states: list[PartitionState], output: str, force: bool,
+              dry_run: bool) -> EtlResult:
+    """The result for the partitions that will not run (all of them in a dry run)."""
     result = EtlResult(pipe.name, output)
-    todo = [s for s in states if s.state in RUNS or (force and s.state in ("done", "stale"))]
+    todo = _todo(states, force)
     for state in states:
         if state not in todo:
             reason = state.reason or ("already done with these inputs and this pipeline"
@@ -130,8 +147,21 @@ def etl(pipeline: str | Path | Pipeline, source: str, output: str, *,
         elif dry_run:
             result.partitions.append({"key": state.key, "state": state.state,
                                       "outcome": "would run", "reason": state.reason})
-    if dry_run or not todo:
-        result.partitions.sort(key=lambda p: p["key"])
+    result.partitions.sort(key=lambda p: p["key"])
+    return result
+
+
+def _todo(states: list[PartitionState], force: bool) -> list[PartitionState]:
+    return [s for s in states if s.state in RUNS or (force and s.state in ("done", "stale"))]
+
+
+def _run(pipe: Pipeline, template: PartitionTemplate, states: list[PartitionState],
+         output: str, force: bool,
+         cluster: str | clusters.ClusterSpec | clusters.Cluster | None, lease: Lease,
+         say: Callable[[str], None]) -> EtlResult:
+    result = _outcomes(pipe, states, output, force, dry_run=False)
+    todo = _todo(states, force)
+    if not todo:
         return result
     if not isinstance(cluster, clusters.Cluster):
         cluster = clusters.plan(cluster)
@@ -140,7 +170,9 @@ def etl(pipeline: str | Path | Pipeline, source: str, output: str, *,
             say(f"partition {state.key}: {state.state}, running")
             began = time.perf_counter()
             try:
-                _run_partition(pipe, template, state, output, active, say)
+                _run_partition(pipe, template, state, output, active, lease, say)
+            except LeaseLost:
+                raise  # this run may not commit anything more
             except Exception as error:  # recorded; the other partitions go on
                 write_failure(output, template.folder(state.key), {
                     "key": state.key, "error": f"{type(error).__name__}: {error}",
@@ -162,7 +194,8 @@ def _cluster(target: clusters.ClusterSpec | clusters.Cluster) -> Any:
 
 
 def _run_partition(pipe: Pipeline, template: PartitionTemplate, state: PartitionState,
-                   root: str, active: clusters.Cluster, say: Callable[[str], None]) -> None:
+                   root: str, active: clusters.Cluster, lease: Lease,
+                   say: Callable[[str], None]) -> None:
     folder = template.folder(state.key)
     directory = RunDirectory(f"{root.rstrip('/')}/{folder}", replace=True)
     started = datetime.now(UTC)
@@ -186,9 +219,10 @@ def _run_partition(pipe: Pipeline, template: PartitionTemplate, state: Partition
             "sizes": {str(k): int(v) for k, v in ds.sizes.items()},
             "versions": versions(), "started": started.isoformat(),
             "finished": datetime.now(UTC).isoformat(), "timings": run.timings,
-            "outputs": directory.checksums(),
+            "outputs": directory.checksums(), "lease_token": lease.token,
         }
         directory.path(MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+        lease.check()  # the fence: a run that lost its lease commits nothing
         directory.commit()
     except BaseException:
         directory.discard()

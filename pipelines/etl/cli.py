@@ -2,7 +2,8 @@
 
 Exit codes: 0 every planned partition is done (or had no input yet: skipped); 1
 one or more partitions failed (the others ran; their failures are recorded under
-``ROOT/_etl/failed``); 2 bad input, found before anything ran.
+``ROOT/_etl/failed``), or the run lost its lease; 2 bad input, found before anything
+ran; 3 another run holds the output root's lease (named, with its age): nothing ran.
 """
 
 from __future__ import annotations
@@ -49,17 +50,32 @@ def etl_group() -> None:
               help="Print the plan (done, stale, missing, failed, skipped) and run nothing.")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
               help="Override a pipeline parameter, as for 'suanli run'. Repeatable.")
+@click.option("--wait", default="0s", show_default=True, metavar="DURATION",
+              help="If another run holds the output root's lease, wait this long for it "
+                   "(then exit 3, naming it).")
+@click.option("--takeover-after", default="5 minutes", show_default=True,
+              metavar="DURATION",
+              help="Take over a lease whose heartbeat is this old (its runner was killed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def run_command(pipeline: str, source: str, output: str, partition: str | None,
                 since: str | None, until: str | None, cluster_name: str | None, force: bool,
-                dry_run: bool, assignments: tuple[str, ...], as_json: bool) -> None:
+                dry_run: bool, assignments: tuple[str, ...], wait: str, takeover_after: str,
+                as_json: bool) -> None:
     """Compute PIPELINE's features for each planned partition that needs it."""
+    from dask.utils import parse_timedelta
+
     from .backfill import etl
 
     try:
+        waiting, takeover = parse_timedelta(wait), parse_timedelta(takeover_after)
+    except (ValueError, KeyError, TypeError):
+        raise click.BadParameter(f"{wait!r} or {takeover_after!r} is not a duration such "
+                                 f"as 30s or 5 minutes") from None
+    try:
         result = etl(pipeline, source, output, partition=partition, since=since,
                      until=until, cluster=cluster_name, force=force, dry_run=dry_run,
-                     overrides=parse_assignments(assignments),
+                     overrides=parse_assignments(assignments), wait=float(waiting or 0),
+                     takeover_after=float(takeover or 0),
                      say=lambda message: click.echo(message, err=True))
     except SuanliError as error:
         fail(error)
@@ -88,6 +104,11 @@ def status_command(root: str, as_json: bool) -> None:
     click.echo(f"{root}: {counts or 'no partitions'}")
     if status["last"]:
         click.echo(f"last written: {status['last']['partition']} at {status['last']['finished']}")
+    lease = status["lease"]
+    if lease:
+        click.echo(f"lease: token {lease['token']}, {lease['state']}, {lease.get('pipeline')} "
+                   f"by {lease.get('owner')} on {lease.get('host')} (pid {lease.get('pid')}), "
+                   f"last heartbeat {lease['heartbeat_age']:.0f} s ago")
     for p in status["partitions"]:
         detail = p.get("error") or (f"{p['seconds']:.1f} s, {p['inputs']} input file(s)"
                                     if p.get("seconds") is not None else "")

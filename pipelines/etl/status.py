@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from .lease import DEFAULT_TAKEOVER_AFTER, current_lease
 from .state import stored_partitions
 
 
-def etl_status(root: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+def etl_status(root: str, storage_options: dict[str, Any] | None = None,
+               takeover_after: float = DEFAULT_TAKEOVER_AFTER) -> dict[str, Any]:
     """The partitions under ``root`` (done, with their manifests' facts, or failed, with
-    the error), the counts, and the last partition written."""
+    the error), the counts, the last partition written and the current lease (``held``,
+    ``released``, or ``stale``: its heartbeat stopped, so the next run takes it over)."""
     partitions = []
     for found in stored_partitions(root, storage_options):
         if "manifest" in found:
@@ -30,4 +34,11 @@ def etl_status(root: str, storage_options: dict[str, Any] | None = None) -> dict
         counts[partition["state"]] = counts.get(partition["state"], 0) + 1
     finished = [p for p in partitions if p.get("finished")]
     last = max(finished, key=lambda p: p["finished"]) if finished else None
-    return {"root": root, "counts": counts, "last": last, "partitions": partitions}
+    lease = current_lease(root, storage_options)
+    if lease is not None:
+        age = time.time() - float(lease.get("heartbeat", 0))
+        lease["heartbeat_age"] = age
+        lease["state"] = "released" if lease.get("released") else \
+            "stale" if age > takeover_after else "held"
+    return {"root": root, "counts": counts, "last": last, "lease": lease,
+            "partitions": partitions}
