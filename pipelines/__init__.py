@@ -11,6 +11,8 @@ from . import steps  # noqa: F401  (registers the built-in steps)
 from .array_module import array_module
 from .errors import (
     DeviceError,
+    LeaseHeld,
+    LeaseLost,
     ModelFileError,
     PipelineDefinitionError,
     PipelineError,
@@ -31,6 +33,8 @@ from .training.trainer import TrainConfig
 __all__ = [
     "DeviceError",
     "EtlResult",
+    "LeaseHeld",
+    "LeaseLost",
     "Model",
     "ModelFileError",
     "Pipeline",

@@ -169,3 +169,99 @@ def test_bad_requests_are_refused_before_anything_runs(tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists()
     empty = runner.invoke(main, ["etl", "status", str(tmp_path / "nothing")])
     assert empty.exit_code == 0 and "no partitions" in empty.output
+
+
+def _environment(tmp_path: Path) -> dict[str, str]:
+    """A `suanli` process's environment: a one-worker local cluster on a free port."""
+    import os
+
+    prefix = "DASK_SUANLI__CLUSTER__"
+    return {**os.environ, f"{prefix}STATE_DIRECTORY": str(tmp_path / "cluster-state"),
+            f"{prefix}PROFILES__LOCAL__DASHBOARD_ADDRESS": "127.0.0.1:0",
+            f"{prefix}PROFILES__LOCAL__WORKERS": "1",
+            f"{prefix}PROFILES__LOCAL__THREADS_PER_WORKER": "1",
+            f"{prefix}PROFILES__LOCAL__MEMORY_LIMIT": "2GiB"}
+
+
+@pytest.mark.slow
+def test_two_real_etl_processes_race_and_exactly_one_runs(raw: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    suanli = str(Path(sys.executable).parent / "suanli")
+    root = str(tmp_path / "features")
+    command = [suanli, "etl", "sensor-faults", "--source", f"{raw}/{{date}}.zarr",
+               "--output", root, "--since", "2024-03-01", "--until", "2024-03-03",
+               "--cluster", "local", "--set", "train.epochs=5"]
+    racers = [subprocess.Popen(command, env=_environment(tmp_path), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outcomes = sorted((r.wait(timeout=300), r.communicate()) for r in racers)
+    (won, (won_out, _)), (lost, (_, lost_err)) = outcomes
+    assert (won, lost) == (0, 3), outcomes
+    assert "3 ran" in won_out
+    assert "another ETL run holds the lease" in lost_err and "pid" in lost_err
+    status = json.loads(CliRunner().invoke(main, ["etl", "status", root, "--json"]).output)
+    assert status["counts"] == {"done": 3}
+    assert status["lease"]["token"] == 1 and status["lease"]["state"] == "released"
+
+
+def test_a_sigkilled_holders_lease_is_taken_over(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from suanli.pipelines import LeaseHeld
+    from suanli.pipelines.etl.lease import acquire
+
+    root = str(tmp_path / "root")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from suanli.pipelines.etl.lease import acquire\n"
+         f"acquire({root!r}, pipeline='p', takeover_after=2.0)\n"
+         "print('held', flush=True)\ntime.sleep(120)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(LeaseHeld, match=f"pid {holder.pid}"):
+            acquire(root, pipeline="q", takeover_after=2.0)
+        time.sleep(2.5)  # heartbeats (every 0.5 s) keep it held past the takeover time
+        with pytest.raises(LeaseHeld):
+            acquire(root, pipeline="q", takeover_after=2.0)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+    began = time.monotonic()
+    lease = acquire(root, pipeline="q", takeover_after=2.0, wait=10)
+    assert time.monotonic() - began < 5
+    assert lease.token == 2 and lease.record["took_over"] == 1
+    lease.release()
+
+
+@pytest.mark.slow
+def test_a_run_that_lost_its_lease_cannot_commit(
+        raw: Path, tmp_path: Path, local_cluster: cluster.Cluster) -> None:
+    import time
+
+    from suanli.pipelines import LeaseLost
+    from suanli.pipelines.etl.backfill import _run_partition, plan_etl
+    from suanli.pipelines.etl.lease import acquire
+
+    root = str(tmp_path / "features")
+    paused = acquire(root, pipeline="sensor-faults", takeover_after=1.0)
+    paused._stop.set()  # its process stalls: no more heartbeats
+    time.sleep(1.3)
+    successor = acquire(root, pipeline="sensor-faults", takeover_after=1.0)
+    assert successor.token == paused.token + 1
+    pipe, template, states = plan_etl("sensor-faults", f"{raw}/{{date}}.zarr", root,
+                                      partition="2024-03-01",
+                                      overrides={"train.epochs": 5})
+    with pytest.raises(LeaseLost, match="lost its lease"):
+        _run_partition(pipe, template, states[0], root, local_cluster, paused,
+                       lambda message: None)
+    assert not (Path(root) / "date=2024-03-01").exists()
+    paused.release()  # writes nothing over the successor's lease
+    assert json.loads(CliRunner().invoke(main, ["etl", "status", root, "--json"]).output)[
+        "lease"]["token"] == successor.token
+    successor.check()
+    successor.release()
