@@ -14,7 +14,7 @@ import click
 import numpy as np
 
 from suanli.cluster.cli import cluster_group
-from suanli.command import exit_code, fail, parse_assignments
+from suanli.command import exit_code, fail, log_line, parse_assignments
 from suanli.datasets.cli import datasets_group
 from suanli.errors import InputError, SuanliError
 
@@ -58,11 +58,11 @@ def run_command(pipeline: str, dataset: str | None, cluster_name: str | None,
         with dask.config.set({"suanli.progress": "json"} if as_json else {}):
             result = run(pipeline, dataset=dataset, cluster=cluster_name, output=output,
                          overrides=overrides, progress=True,
-                         say=lambda m: _log(as_json, "message", message=m))
+                         say=lambda m: log_line(as_json, "message", message=m))
     except SuanliError as error:
         message = f"error: {error}" if isinstance(error, InputError) \
             else f"error: run failed: {error}"
-        _log(as_json, "error", message=message, exit_code=exit_code(error))
+        log_line(as_json, "error", message=message, exit_code=exit_code(error))
         sys.exit(exit_code(error))
     if as_json:
         click.echo(json.dumps({"event": "result", "pipeline": result.pipeline,
@@ -71,12 +71,6 @@ def run_command(pipeline: str, dataset: str | None, cluster_name: str | None,
                               default=str))
     else:
         click.echo(result.summary())
-
-
-def _log(as_json: bool, event: str, *, message: str, **fields: object) -> None:
-    """A message to standard error: as it is, or as one JSON line."""
-    click.echo(json.dumps({"event": event, "message": message, **fields}) if as_json
-               else message, err=True)
 
 
 @main.command("predict")

@@ -48,3 +48,11 @@ def parse_assignments(pairs: tuple[str, ...], form: str = "KEY=VALUE") -> dict[s
             raise click.BadParameter(f"{pair!r} is not {form}", param_hint="--set")
         out[key.strip()] = yaml.safe_load(raw) if raw else ""
     return out
+
+
+def log_line(as_json: bool, event: str, *, message: str, **fields: object) -> None:
+    """A message to standard error: as it is, or as one JSON line (``--log-format json``)."""
+    import json
+
+    click.echo(json.dumps({"event": event, "message": message, **fields}, default=str)
+               if as_json else message, err=True)

@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
+import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +52,10 @@ from .state import (
 
 #: What happens to a partition in each state (``force`` reruns done and stale ones).
 RUNS = ("missing", "failed")
+#: Partitions computed at once on the cluster.
+DEFAULT_PARALLEL = 2
+#: Where each invocation's Dask performance report goes, under the root.
+REPORTS = "_etl/reports"
 
 
 @dataclass
@@ -60,6 +67,8 @@ class EtlResult:
     #: Per partition: key, state before, outcome (``ran``, ``failed``, ``done``,
     #: ``stale``, ``skipped``, or ``would run`` in a dry run), reason, seconds.
     partitions: list[dict[str, Any]] = field(default_factory=list)
+    #: The invocation's Dask performance report, when it ran anything.
+    report: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -79,6 +88,8 @@ class EtlResult:
             note = f" ({p['reason']})" if p.get("reason") else ""
             took = f" in {p['seconds']:.1f} s" if p.get("seconds") is not None else ""
             lines.append(f"  {p['key']:<14} {p['outcome']:<10}{took}{note}")
+        if self.report:
+            lines.append(f"performance report: {self.report}")
         return "\n".join(lines)
 
 
@@ -108,17 +119,21 @@ def etl(pipeline: str | Path | Pipeline, source: str, output: str, *,
         cluster: str | clusters.ClusterSpec | clusters.Cluster | None = None,
         force: bool = False, dry_run: bool = False,
         overrides: Mapping[str, Any] | None = None, wait: float = 0.0,
-        takeover_after: float = DEFAULT_TAKEOVER_AFTER,
+        takeover_after: float = DEFAULT_TAKEOVER_AFTER, parallel: int = DEFAULT_PARALLEL,
         say: Callable[[str], None] | None = None) -> EtlResult:
     """Compute ``pipeline``'s features for each planned partition that needs it.
 
     ``source`` is the template (``raw/{date}/*.parquet``); ``output`` the root the
     partitions' folders go under. ``force`` reruns done and stale partitions too;
-    ``dry_run`` only plans. The run holds the root's lease (:mod:`.lease`) while it
+    ``dry_run`` only plans. Up to ``parallel`` partitions run at once on the cluster.
+    The run holds the root's lease (:mod:`.lease`) while it
     works: another run's raises :class:`~suanli.errors.LeaseHeld` unless it ends
     within ``wait`` seconds or its heartbeat is ``takeover_after`` seconds old.
     """
     say = say or (lambda message: None)
+    if not isinstance(parallel, int) or parallel < 1:
+        raise PipelineDefinitionError(f"parallel must be a whole number >= 1, not "
+                                      f"{parallel!r}")
     planned = plan_etl(pipeline, source, output, partition=partition, since=since,
                        until=until, overrides=overrides)
     if dry_run:
@@ -128,7 +143,7 @@ def etl(pipeline: str | Path | Pipeline, source: str, output: str, *,
         # Planned again under the lease: a run that just finished may have done some.
         pipe, template, states = plan_etl(pipeline, source, output, partition=partition,
                                           since=since, until=until, overrides=overrides)
-        return _run(pipe, template, states, output, force, cluster, lease, say)
+        return _run(pipe, template, states, output, force, cluster, lease, parallel, say)
 
 
 def _outcomes(pipe: Pipeline, states: list[PartitionState], output: str, force: bool,
@@ -158,33 +173,83 @@ def _todo(states: list[PartitionState], force: bool) -> list[PartitionState]:
 def _run(pipe: Pipeline, template: PartitionTemplate, states: list[PartitionState],
          output: str, force: bool,
          cluster: str | clusters.ClusterSpec | clusters.Cluster | None, lease: Lease,
-         say: Callable[[str], None]) -> EtlResult:
+         parallel: int, say: Callable[[str], None]) -> EtlResult:
     result = _outcomes(pipe, states, output, force, dry_run=False)
     todo = _todo(states, force)
     if not todo:
         return result
     if not isinstance(cluster, clusters.Cluster):
         cluster = clusters.plan(cluster)
-    with _cluster(cluster) as active:
-        for state in todo:
-            say(f"partition {state.key}: {state.state}, running")
-            began = time.perf_counter()
-            try:
-                _run_partition(pipe, template, state, output, active, lease, say)
-            except LeaseLost:
-                raise  # this run may not commit anything more
-            except Exception as error:  # recorded; the other partitions go on
-                write_failure(output, template.folder(state.key), {
-                    "key": state.key, "error": f"{type(error).__name__}: {error}",
-                    "failed": datetime.now(UTC).isoformat()})
-                outcome, reason = "failed", f"{type(error).__name__}: {error}"
-            else:
-                outcome, reason = "ran", ""
-            result.partitions.append({"key": state.key, "state": state.state,
-                                      "outcome": outcome, "reason": reason,
-                                      "seconds": time.perf_counter() - began})
+
+    def one(state: PartitionState) -> dict[str, Any]:
+        say(f"partition {state.key}: {state.state}, running")
+        began = time.perf_counter()
+        try:
+            _run_partition(pipe, template, state, output, active, lease, say)
+        except LeaseLost:
+            raise  # this run may not commit anything more
+        except Exception as error:  # recorded; the other partitions go on
+            write_failure(output, template.folder(state.key), {
+                "key": state.key, "error": f"{type(error).__name__}: {error}",
+                "failed": datetime.now(UTC).isoformat()})
+            outcome, reason = "failed", f"{type(error).__name__}: {error}"
+        else:
+            outcome, reason = "ran", ""
+        seconds = time.perf_counter() - began
+        say(f"partition {state.key}: {outcome} in {seconds:.1f} s"
+            + (f" ({reason})" if reason else ""))
+        return {"key": state.key, "state": state.state, "outcome": outcome,
+                "reason": reason, "seconds": seconds}
+
+    with _cluster(cluster) as active, _report(output) as report, \
+            ThreadPoolExecutor(max(1, min(parallel, len(todo))),
+                               thread_name_prefix="suanli-etl") as pool:
+        # A bounded number of partitions at once share the cluster; a lost lease
+        # stops the rest (the pool cancels what has not started).
+        futures = [pool.submit(one, state) for state in todo]
+        try:
+            result.partitions += [future.result() for future in futures]
+        except LeaseLost:
+            for future in futures:
+                future.cancel()
+            raise
+    result.report = report.published
     result.partitions.sort(key=lambda p: p["key"])
     return result
+
+
+class _Report:
+    """The Dask performance report of one invocation, kept under ``ROOT/_etl/reports``."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root.rstrip("/")
+        self.name = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + ".html"
+        self.local = Path(tempfile.mkdtemp(prefix="suanli-etl-report-")) / self.name
+        self.published: str | None = None
+
+    def publish(self) -> None:
+        import fsspec
+
+        if not self.local.exists():
+            return
+        fs, path = fsspec.core.url_to_fs(f"{self.root}/{REPORTS}/{self.name}")
+        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        fs.put_file(str(self.local), path)
+        self.published = f"{self.root}/{REPORTS}/{self.name}"
+        shutil.rmtree(self.local.parent, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _report(root: str) -> Iterator[_Report]:
+    from distributed import performance_report
+
+    report = _Report(root)
+    try:
+        with performance_report(filename=str(report.local)):
+            yield report
+    finally:
+        with contextlib.suppress(OSError):
+            report.publish()
 
 
 def _cluster(target: clusters.ClusterSpec | clusters.Cluster) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from suanli.command import EXIT_FAILED, fail, parse_assignments
+from suanli.command import EXIT_FAILED, exit_code, log_line, parse_assignments
 from suanli.errors import SuanliError
 
 
@@ -56,11 +56,17 @@ def etl_group() -> None:
 @click.option("--takeover-after", default="5 minutes", show_default=True,
               metavar="DURATION",
               help="Take over a lease whose heartbeat is this old (its runner was killed).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--parallel", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Partitions computed at once on the cluster.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True,
+              help="json: messages and errors as JSON lines on standard error, the result "
+                   "as one JSON object on standard output (for cron, systemd, log "
+                   "collectors).")
 def run_command(pipeline: str, source: str, output: str, partition: str | None,
                 since: str | None, until: str | None, cluster_name: str | None, force: bool,
                 dry_run: bool, assignments: tuple[str, ...], wait: str, takeover_after: str,
-                as_json: bool) -> None:
+                parallel: int, log_format: str) -> None:
     """Compute PIPELINE's features for each planned partition that needs it."""
     from dask.utils import parse_timedelta
 
@@ -71,17 +77,20 @@ def run_command(pipeline: str, source: str, output: str, partition: str | None,
     except (ValueError, KeyError, TypeError):
         raise click.BadParameter(f"{wait!r} or {takeover_after!r} is not a duration such "
                                  f"as 30s or 5 minutes") from None
+    as_json = log_format == "json"
     try:
         result = etl(pipeline, source, output, partition=partition, since=since,
                      until=until, cluster=cluster_name, force=force, dry_run=dry_run,
                      overrides=parse_assignments(assignments), wait=float(waiting or 0),
-                     takeover_after=float(takeover or 0),
-                     say=lambda message: click.echo(message, err=True))
+                     takeover_after=float(takeover or 0), parallel=parallel,
+                     say=lambda message: log_line(as_json, "message", message=message))
     except SuanliError as error:
-        fail(error)
+        log_line(as_json, "error", message=f"error: {error}", exit_code=exit_code(error))
+        sys.exit(exit_code(error))
     if as_json:
-        click.echo(json.dumps({"pipeline": result.pipeline, "root": result.root,
-                               "ok": result.ok, "counts": result.counts(),
+        click.echo(json.dumps({"event": "result", "pipeline": result.pipeline,
+                               "root": result.root, "ok": result.ok,
+                               "counts": result.counts(), "report": result.report,
                                "partitions": result.partitions}, default=str))
     else:
         click.echo(result.summary())

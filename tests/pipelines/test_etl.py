@@ -127,17 +127,27 @@ def test_backfill_runs_each_partition_once_and_reruns_only_what_changed(
 def test_a_failed_partition_is_recorded_and_does_not_stop_the_others(
         raw: Path, tmp_path: Path, local_cluster: cluster.Cluster) -> None:
     source, root = f"{raw}/{{date}}.zarr", str(tmp_path / "features")
-    broken = datasets.open(str(raw / "2024-03-02.zarr")).rename({"signal": "readings"})
-    datasets.write(broken.compute(), raw / "2024-03-02.zarr", overwrite=True, progress=False)
+    broken = datasets.open("synthetic://telemetry?units=10&minutes=1&seed=1").rename(
+        {"signal": "readings"})
+    datasets.write(broken, raw / "2024-03-02.zarr", overwrite=True, progress=False)
     profile = {"suanli.cluster.profiles.test": local_cluster.spec.to_dict()}
     import dask.config
 
     with dask.config.set(profile):
         ran = CliRunner().invoke(main, ["etl", "sensor-faults", "--source", source, "--output",
                                         root, "--since", "2024-03-01", "--until", "2024-03-03",
-                                        "--cluster", "test", "--set", "train.epochs=5"])
+                                        "--cluster", "test", "--set", "train.epochs=5",
+                                        "--parallel", "3", "--log-format", "json"])
     assert ran.exit_code == 1, ran.output
-    assert "2024-03-02     failed" in ran.output and "signal" in ran.output
+    # Every line is JSON (messages on standard error, the result on standard output).
+    events = [json.loads(line) for line in ran.output.splitlines() if line.strip()]
+    result = next(e for e in events if e["event"] == "result")
+    assert result["ok"] is False and result["counts"] == {"ran": 2, "failed": 1}
+    failed_line = next(p for p in result["partitions"] if p["outcome"] == "failed")
+    assert failed_line["key"] == "2024-03-02" and "signal" in failed_line["reason"]
+    assert any(e["event"] == "message" and "2024-03-02: failed" in e["message"]
+               for e in events)
+    assert result["report"] and Path(result["report"]).is_file()  # the performance report
     assert (Path(root) / "date=2024-03-01" / "etl.json").exists()
     assert (Path(root) / "date=2024-03-03" / "etl.json").exists()
     assert not (Path(root) / "date=2024-03-02").exists()  # nothing partial reads as done
