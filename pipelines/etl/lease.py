@@ -31,8 +31,6 @@ from typing import Any
 
 import fsspec
 
-from suanli.datasets import is_local
-
 from ..errors import LeaseHeld, LeaseLost
 
 LEASES = "_etl/leases"
@@ -57,6 +55,7 @@ def current_lease(root: str, storage_options: dict[str, Any] | None = None
                   ) -> dict[str, Any] | None:
     """The highest-numbered lease record under ``root`` (with its ``token``), or None."""
     fs, folder = _filesystem(root, storage_options)
+    fs.invalidate_cache(folder)  # object stores' listings are cached; another run writes
     if not fs.exists(folder):
         return None
     names = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(folder, detail=False)
@@ -70,8 +69,9 @@ def current_lease(root: str, storage_options: dict[str, Any] | None = None
 
 
 def _create_exclusive(fs: Any, path: str, data: bytes) -> bool:
-    """Write ``data`` to ``path`` only if nothing is there; whether this call did."""
-    if is_local(path):
+    """Write ``data`` to ``path`` (on ``fs``) only if nothing is there; whether this
+    call did."""
+    if "file" in fs.protocol:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         try:
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

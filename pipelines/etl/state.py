@@ -54,7 +54,7 @@ def list_inputs(pattern: str, storage_options: dict[str, Any] | None = None
                 ) -> list[dict[str, Any]]:
     """The files a partition's source pattern names (a folder, such as a Zarr store, by
     its files), each with its size and what changes when it is rewritten."""
-    fs, path = fsspec.core.url_to_fs(pattern, **(storage_options or {}))
+    fs, path = _fresh(pattern, storage_options)
     found = fs.glob(path) if any(c in path for c in "*?[") else \
         ([path] if fs.exists(path) else [])
     files: list[dict[str, Any]] = []
@@ -90,8 +90,16 @@ def partition_state(template: PartitionTemplate, key: str, root: str, pipeline_h
     return PartitionState(key, "missing", "", inputs)
 
 
-def _read_json(url: str, storage_options: dict[str, Any] | None) -> dict[str, Any] | None:
+def _fresh(url: str, storage_options: dict[str, Any] | None) -> tuple[Any, str]:
+    """The filesystem and path of ``url``, its cached listings dropped: other runs write
+    the same storage, and an object store's listing cache would hide what they did."""
     fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    fs.invalidate_cache()
+    return fs, str(path)
+
+
+def _read_json(url: str, storage_options: dict[str, Any] | None) -> dict[str, Any] | None:
+    fs, path = _fresh(url, storage_options)
     if not fs.exists(path):
         return None
     with fs.open(path, "rb") as handle:
@@ -131,7 +139,7 @@ def stored_partitions(root: str, storage_options: dict[str, Any] | None = None
                       ) -> list[dict[str, Any]]:
     """Every partition under ``root`` with a committed manifest or a failure record:
     ``{folder, manifest | failure}``, by folder name."""
-    fs, path = fsspec.core.url_to_fs(root, **(storage_options or {}))
+    fs, path = _fresh(root, storage_options)
     if not fs.exists(path):
         return []
     found: dict[str, dict[str, Any]] = {}

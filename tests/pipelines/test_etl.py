@@ -275,3 +275,41 @@ def test_a_run_that_lost_its_lease_cannot_commit(
         "lease"]["token"] == successor.token
     successor.check()
     successor.release()
+
+
+@pytest.mark.slow
+def test_an_object_storage_root_holds_partitions_state_and_lease(
+        raw: Path, s3: dict, local_cluster: cluster.Cluster,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's S3 server as the output root: partitions committed there, their state and
+    the lease read from there; the lease's exclusive create is S3's conditional write."""
+    import uuid
+
+    import fsspec
+
+    from suanli.pipelines.etl.lease import _create_exclusive
+
+    monkeypatch.setitem(fsspec.config.conf, "s3", s3["options"])
+    root = f"s3://suanli-test/etl-{uuid.uuid4().hex[:8]}"
+    fs = s3["fs"]
+    marker = f"{root.removeprefix('s3://')}/_probe.json"  # a path on fs, as url_to_fs gives
+    assert _create_exclusive(fs, marker, b"{}") is True
+    assert _create_exclusive(fs, marker, b"{}") is False  # If-None-Match: *
+    source = f"{raw}/{{date}}.zarr"
+    first = pipelines.etl("sensor-faults", source, root, since="2024-03-01",
+                          until="2024-03-02", cluster=local_cluster,
+                          overrides={"train.epochs": 5})
+    assert first.counts() == {"ran": 2}
+    assert fs.exists(f"{root.removeprefix('s3://')}/date=2024-03-01/features.zarr/zarr.json")
+    written = xr.open_zarr(f"{root}/date=2024-03-02/features.zarr",
+                           storage_options=s3["options"])
+    direct = pipelines.load_pipeline("sensor-faults").transform(
+        datasets.open(str(raw / "2024-03-02.zarr")))
+    np.testing.assert_array_equal(written["band_power"].values, direct["band_power"].values)
+    again = pipelines.etl("sensor-faults", source, root, since="2024-03-01",
+                          until="2024-03-02", cluster=local_cluster,
+                          overrides={"train.epochs": 5})
+    assert again.counts() == {"done": 2}
+    status = pipelines.etl_status(root)
+    assert status["counts"] == {"done": 2}
+    assert status["lease"]["token"] == 2 and status["lease"]["state"] == "released"
