@@ -10,6 +10,7 @@ group, whose entry points name a :class:`Format`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -45,10 +46,17 @@ def register_format(name: str, opener: Opener, suffixes: Sequence[str] = (),
     _formats[name] = Format(name, opener, tuple(s.lower() for s in suffixes), recognise)
 
 
+@functools.cache
+def _format_entry_points() -> tuple[Any, ...]:
+    # Scanning the installed distributions takes ~10 ms, and every open asks: once per
+    # process (a plug-in installed while it runs is seen by the next one).
+    return tuple(entry_points(group="suanli.datasets.formats"))
+
+
 def known_formats() -> dict[str, Format]:
     """Every format: built in, registered, and from entry points."""
     _register_builtin()
-    for entry in entry_points(group="suanli.datasets.formats"):
+    for entry in _format_entry_points():
         if entry.name not in _formats:
             loaded = entry.load()
             if not isinstance(loaded, Format):

@@ -10,7 +10,7 @@ from nbclient import NotebookClient
 
 #: Plots each notebook must show.
 MIN_IMAGES = {"01-quickstart.ipynb": 3, "02-data-parallel-training.ipynb": 1,
-              "03-forecast-and-alerts.ipynb": 4, "05-scaling.ipynb": 2}
+              "03-forecast-and-alerts.ipynb": 4, "04-etl.ipynb": 2, "05-scaling.ipynb": 2}
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
