@@ -33,7 +33,7 @@ from typing import Any
 from suanli import cluster as clusters
 from suanli import datasets
 
-from ..errors import LeaseLost, PipelineDefinitionError
+from ..errors import LeaseLost, PipelineDefinitionError, PipelineError
 from ..feature_stage import compute_features
 from ..pipeline import Pipeline, load_pipeline
 from ..run_directory import RunDirectory
@@ -189,6 +189,8 @@ def _run(pipe: Pipeline, template: PartitionTemplate, states: list[PartitionStat
         except LeaseLost:
             raise  # this run may not commit anything more
         except Exception as error:  # recorded; the other partitions go on
+            if active.client.status != "running":
+                raise  # the scheduler is gone: the run stops, this partition did not fail
             write_failure(output, template.folder(state.key), {
                 "key": state.key, "error": f"{type(error).__name__}: {error}",
                 "failed": datetime.now(UTC).isoformat()})
@@ -201,18 +203,23 @@ def _run(pipe: Pipeline, template: PartitionTemplate, states: list[PartitionStat
         return {"key": state.key, "state": state.state, "outcome": outcome,
                 "reason": reason, "seconds": seconds}
 
-    with _cluster(cluster) as active, _report(output) as report, \
-            ThreadPoolExecutor(max(1, min(parallel, len(todo))),
-                               thread_name_prefix="suanli-etl") as pool:
-        # A bounded number of partitions at once share the cluster; a lost lease
-        # stops the rest (the pool cancels what has not started).
-        futures = [pool.submit(one, state) for state in todo]
+    with _cluster(cluster) as active:
         try:
-            result.partitions += [future.result() for future in futures]
-        except LeaseLost:
-            for future in futures:
-                future.cancel()
-            raise
+            with active.failing_fast_if_scheduler_lost(), _report(output) as report, \
+                    ThreadPoolExecutor(max(1, min(parallel, len(todo))),
+                                       thread_name_prefix="suanli-etl") as pool:
+                # A bounded number of partitions at once share the cluster; a lost
+                # lease or scheduler stops the rest (what has not started is cancelled).
+                futures = [pool.submit(one, state) for state in todo]
+                try:
+                    result.partitions += [future.result() for future in futures]
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+        except clusters.SchedulerLost as error:
+            raise PipelineError(f"{error} The partitions committed before stay done; "
+                                f"the rerun does the rest.") from error
     result.report = report.published
     result.partitions.sort(key=lambda p: p["key"])
     return result

@@ -313,3 +313,90 @@ def test_an_object_storage_root_holds_partitions_state_and_lease(
     status = pipelines.etl_status(root)
     assert status["counts"] == {"done": 2}
     assert status["lease"]["token"] == 2 and status["lease"]["state"] == "released"
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_partition_leaves_the_partitions_identical(
+        tmp_path: Path, local_cluster: cluster.Cluster) -> None:
+    """A worker SIGKILLed during a backfill: its nanny starts it again, the lost tasks
+    rerun, and every partition equals a clean backfill's."""
+    import os
+    import signal
+    import threading
+
+    raw = tmp_path / "raw"
+    days = ["2024-03-01", "2024-03-02", "2024-03-03"]
+    for seed, day in enumerate(days):
+        datasets.generate("telemetry", raw / f"{day}.zarr", units=12, minutes=4, seed=seed,
+                          progress=False)
+    source = f"{raw}/{{date}}.zarr"
+    clean_root, chaos_root = str(tmp_path / "clean"), str(tmp_path / "chaos")
+    options = {"since": days[0], "until": days[-1], "overrides": {"train.epochs": 5}}
+    assert pipelines.etl("sensor-faults", source, clean_root, cluster=local_cluster,
+                         **options).counts() == {"ran": 3}
+    with cluster.start("local", workers=2, threads_per_worker=1,
+                       dashboard_address=None) as c:
+        victim = next(iter(c.client.run(os.getpid).values()))
+        threading.Timer(1.5, os.kill, (victim, signal.SIGKILL)).start()
+        result = pipelines.etl("sensor-faults", source, chaos_root, cluster=c, parallel=1,
+                               **options)
+        assert victim not in c.client.run(os.getpid).values(), "the worker was not killed"
+    assert result.counts() == {"ran": 3}, result.summary()
+    for day in days:
+        folder = f"date={day}/features.zarr"
+        xr.testing.assert_identical(xr.open_zarr(Path(chaos_root, folder)).load(),
+                                    xr.open_zarr(Path(clean_root, folder)).load())
+
+
+@pytest.mark.slow
+def test_a_lost_scheduler_stops_the_backfill_and_the_rerun_completes(
+        raw: Path, tmp_path: Path, local_cluster: cluster.Cluster) -> None:
+    """RELIABILITY R7 for ETL: the scheduler killed mid-backfill; the run stops within
+    seconds saying to rerun, no partition is left half-written or marked failed, and
+    the rerun on a working cluster does the rest."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    for seed, day in enumerate(["2024-03-04", "2024-03-05", "2024-03-06"]):
+        _generate(raw, day, seed + 3)
+    scheduler_file = tmp_path / "scheduler.json"
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", "0", "--dashboard-address", "127.0.0.1:0",
+         "--scheduler-file", str(scheduler_file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
+         str(scheduler_file), "--host", "127.0.0.1", "--nworkers", "1", "--nthreads", "1",
+         "--dashboard-address", "127.0.0.1:0", "--death-timeout", "10"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    source, root = f"{raw}/{{date}}.zarr", str(tmp_path / "features")
+    options = {"since": "2024-03-01", "until": "2024-03-06",
+               "overrides": {"train.epochs": 5}}
+    try:
+        deadline = time.monotonic() + 30
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text())["address"]
+        spec = cluster.ClusterSpec(kind="shared", address=address, insecure=True, workers=1)
+        with cluster.start(spec) as c:
+            threading.Timer(3.0, scheduler.kill).start()
+            began = time.monotonic()
+            with pytest.raises(pipelines.PipelineError, match=r"lost the scheduler .* rerun"):
+                pipelines.etl("sensor-faults", source, root, cluster=c, parallel=1, **options)
+            assert time.monotonic() - began < 30
+        assert workers.wait(timeout=30) is not None  # the workers give up on their own
+    finally:
+        for process in (scheduler, workers):
+            process.kill()
+            process.wait(timeout=10)
+    status = pipelines.etl_status(root)
+    done = status["counts"].get("done", 0)
+    assert set(status["counts"]) <= {"done"} and done < 6  # none failed, none partial
+    assert len(list(Path(root).glob("date=*"))) == done
+    assert status["lease"]["state"] == "released"
+    rerun = pipelines.etl("sensor-faults", source, root, cluster=local_cluster, **options)
+    assert rerun.counts() == ({"done": done, "ran": 6 - done} if done else {"ran": 6})
+    assert pipelines.etl_status(root)["counts"] == {"done": 6}
