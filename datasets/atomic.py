@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +25,46 @@ from .storage import is_local, local_output
 
 
 def staging_for(path: str | os.PathLike[str], overwrite: bool) -> tuple[Path, Path]:
-    """``(target, staging)`` for a new output at ``path``; refuses to clobber one unasked."""
+    """``(target, staging)`` for a new output at ``path``; refuses to clobber one unasked.
+
+    The staging folder's name carries this host and process, so that the next write
+    into the same folder removes what a killed writer left (:func:`remove_abandoned`).
+    """
     target = local_output(path)
     recover_interrupted_swap(target)
     if target.exists() and not overwrite:
         raise DatasetError("output exists; pass overwrite=True to replace it", path=str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
-    return target, target.with_name(f".{target.name}.writing-{uuid.uuid4().hex[:8]}")
+    remove_abandoned(target.parent)
+    return target, target.with_name(f".{target.name}.writing-{_HOST}-{os.getpid()}-"
+                                    f"{uuid.uuid4().hex[:8]}")
+
+
+_HOST = socket.gethostname().split(".")[0].replace("-", "_")
+
+
+def remove_abandoned(folder: Path) -> list[Path]:
+    """Remove the staging folders in ``folder`` whose writer (on this host) is dead: a
+    run or write that was killed. Live writers' and other hosts' are left alone."""
+    removed = []
+    for staging in folder.glob(".*.writing-*"):
+        host, _, rest = staging.name.rpartition(".writing-")[2].partition("-")
+        pid = rest.partition("-")[0]
+        if host != _HOST or not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(staging, ignore_errors=True)
+        removed.append(staging)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def recover_interrupted_swap(target: Path) -> None:

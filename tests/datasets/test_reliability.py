@@ -271,3 +271,20 @@ def test_r13_nan_and_infinities_are_counted_and_located() -> None:
     with pytest.raises(DatasetError, match=r"2 \+inf"):
         datasets.check_values(dirty, policy="reject", allow=("nan",))
     assert datasets.check_values(clean, policy="reject") is not None
+
+
+def test_a_killed_writers_staging_is_removed_by_the_next_write(tmp_path: Path) -> None:
+    """R8: the staging folder a killed writer left (a dead process of this host) goes
+    with the next write into the same folder; a live writer's, and another host's,
+    stay."""
+    from suanli.datasets.atomic import _HOST
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    abandoned = tmp_path / f".old.zarr.writing-{_HOST}-{dead.stdout.strip()}-abcd1234"
+    live = tmp_path / f".other.zarr.writing-{_HOST}-{os.getpid()}-abcd1234"
+    elsewhere = tmp_path / f".old.zarr.writing-otherhost-{dead.stdout.strip()}-abcd1234"
+    for folder in (abandoned, live, elsewhere):
+        (folder / "signal").mkdir(parents=True)
+    datasets.write(_panel(seed=1), tmp_path / "new.zarr")
+    assert not abandoned.exists() and live.exists() and elsewhere.exists()

@@ -400,3 +400,71 @@ def test_a_lost_scheduler_stops_the_backfill_and_the_rerun_completes(
     rerun = pipelines.etl("sensor-faults", source, root, cluster=local_cluster, **options)
     assert rerun.counts() == ({"done": done, "ran": 6 - done} if done else {"ran": 6})
     assert pipelines.etl_status(root)["counts"] == {"done": 6}
+
+
+@pytest.mark.slow
+def test_a_runner_killed_during_writes_never_leaves_a_partial_partition(
+        raw: Path, tmp_path: Path, local_cluster: cluster.Cluster) -> None:
+    """RELIABILITY R8 for ETL: `suanli etl --force` SIGKILLed at several moments of its
+    partitions' writes. Every partition stays whole (verified) and equal to the clean
+    run; the next run takes over the dead runner's lease, removes its staging folders,
+    completes, and writes the clean run's bytes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    source, root = f"{raw}/{{date}}.zarr", tmp_path / "features"
+    options = {"since": "2024-03-01", "until": "2024-03-03", "overrides": {"train.epochs": 5}}
+    assert pipelines.etl("sensor-faults", source, str(root), cluster=local_cluster,
+                         **options).counts() == {"ran": 3}
+    clean = {day: _files(root / f"date={day}" / "features.zarr") for day in DAYS}
+    command = [str(Path(sys.executable).parent / "suanli"), "etl", "sensor-faults",
+               "--source", source, "--output", str(root), "--since", DAYS[0], "--until",
+               DAYS[-1], "--force", "--parallel", "1", "--cluster", "local",
+               "--takeover-after", "2s", "--wait", "30s", "--set", "train.epochs=5"]
+    listing = "suanli-manifest.json"
+    staged = []
+    for delay in (2.5, 4.0, 5.5):
+        runner = subprocess.Popen(command, env=_environment(tmp_path),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(timeout=30)
+        staged += list(root.glob(".*.writing-*"))  # a write the kill cut short
+        for day in DAYS:
+            folder = root / f"date={day}"
+            assert datasets.verify(folder).ok, (delay, day)
+            now = _files(folder / "features.zarr")
+            assert {k: v for k, v in now.items() if k != listing} == \
+                {k: v for k, v in clean[day].items() if k != listing}, (delay, day)
+        _wait_for_orphans(tmp_path)
+    assert staged, "no kill fell during a write: the test tested nothing"
+    done = subprocess.run(command, env=_environment(tmp_path), capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not list(root.glob(".*.writing-*")), "a killed runner's staging was left"
+    for day in DAYS:
+        now = _files(root / f"date={day}" / "features.zarr")
+        assert {k: v for k, v in now.items() if k != listing} == \
+            {k: v for k, v in clean[day].items() if k != listing}
+    assert pipelines.etl_status(str(root))["counts"] == {"done": 3}
+
+
+def _wait_for_orphans(tmp_path: Path) -> None:
+    """The killed runner's cluster (its nannies and workers) notices and exits."""
+    import time
+
+    import psutil
+
+    def orphans() -> list[int]:
+        found = []
+        for process in psutil.process_iter(["pid", "cmdline", "ppid"]):
+            command = " ".join(process.info["cmdline"] or ())
+            if process.info["ppid"] == 1 and "spawn_main" in command:
+                found.append(process.info["pid"])
+        return found
+
+    deadline = time.monotonic() + 60
+    while orphans() and time.monotonic() < deadline:
+        time.sleep(0.5)
