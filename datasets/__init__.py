@@ -28,6 +28,7 @@ from .opening import open
 from .panel import sample_rate, text_values, validate
 from .parquet_store import write_parquet
 from .progress import progress_steps, progress_style
+from .retrying import read_with_retries
 from .storage import is_local, local_output
 from .tables import from_frame
 from .timeaxis import epoch_units, has_calendar_times, timestamps
@@ -60,6 +61,7 @@ __all__ = [
     "panel_chunks",
     "progress_steps",
     "progress_style",
+    "read_with_retries",
     "register_format",
     "sample_rate",
     "target_chunk_bytes",

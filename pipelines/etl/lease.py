@@ -31,6 +31,8 @@ from typing import Any
 
 import fsspec
 
+from suanli.datasets import read_with_retries
+
 from ..errors import LeaseHeld, LeaseLost
 
 LEASES = "_etl/leases"
@@ -53,7 +55,13 @@ def _filesystem(root: str, storage_options: dict[str, Any] | None) -> tuple[Any,
 
 def current_lease(root: str, storage_options: dict[str, Any] | None = None
                   ) -> dict[str, Any] | None:
-    """The highest-numbered lease record under ``root`` (with its ``token``), or None."""
+    """The highest-numbered lease record under ``root`` (with its ``token``), or None;
+    a transient storage error is retried (R6)."""
+    return read_with_retries(lambda: _latest(root, storage_options),
+                             what=f"{_folder(root)}")
+
+
+def _latest(root: str, storage_options: dict[str, Any] | None) -> dict[str, Any] | None:
     fs, folder = _filesystem(root, storage_options)
     fs.invalidate_cache(folder)  # object stores' listings are cached; another run writes
     if not fs.exists(folder):

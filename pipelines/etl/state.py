@@ -17,6 +17,8 @@ from typing import Any
 
 import fsspec
 
+from suanli.datasets import read_with_retries
+
 from .partitions import PartitionTemplate
 
 MANIFEST = "etl.json"
@@ -53,7 +55,12 @@ def fingerprint(value: Any) -> str:
 def list_inputs(pattern: str, storage_options: dict[str, Any] | None = None
                 ) -> list[dict[str, Any]]:
     """The files a partition's source pattern names (a folder, such as a Zarr store, by
-    its files), each with its size and what changes when it is rewritten."""
+    its files), each with its size and what changes when it is rewritten; a transient
+    storage error is retried (R6)."""
+    return read_with_retries(lambda: _listed(pattern, storage_options), what=pattern)
+
+
+def _listed(pattern: str, storage_options: dict[str, Any] | None) -> list[dict[str, Any]]:
     fs, path = _fresh(pattern, storage_options)
     found = fs.glob(path) if any(c in path for c in "*?[") else \
         ([path] if fs.exists(path) else [])
@@ -99,12 +106,15 @@ def _fresh(url: str, storage_options: dict[str, Any] | None) -> tuple[Any, str]:
 
 
 def _read_json(url: str, storage_options: dict[str, Any] | None) -> dict[str, Any] | None:
-    fs, path = _fresh(url, storage_options)
-    if not fs.exists(path):
-        return None
-    with fs.open(path, "rb") as handle:
-        loaded: dict[str, Any] = json.loads(handle.read())
-    return loaded
+    def read() -> dict[str, Any] | None:
+        fs, path = _fresh(url, storage_options)
+        if not fs.exists(path):
+            return None
+        with fs.open(path, "rb") as handle:
+            loaded: dict[str, Any] = json.loads(handle.read())
+        return loaded
+
+    return read_with_retries(read, what=url)
 
 
 def read_manifest(root: str, folder: str, storage_options: dict[str, Any] | None = None

@@ -189,3 +189,24 @@ def test_scaling_sweep_on_the_shared_cluster_confines_each_point_to_k_workers(
         pipelines.scaling("sensor-faults", DATA, spec, [1, 3], repeats=1, warmup=False,
                           output=tmp_path / "too-many")
     assert not (tmp_path / "too-many").exists()
+
+
+def test_etl_backfill_on_the_shared_tls_cluster(
+        team: str, certificates: dict[str, dict[str, str]], tmp_path: Path) -> None:
+    """What a scheduled job runs: `suanli etl` against the team's TLS scheduler."""
+    from suanli import datasets
+
+    for seed, day in enumerate(("2024-03-01", "2024-03-02")):
+        datasets.generate("telemetry", tmp_path / "raw" / f"{day}.zarr", units=8, minutes=1,
+                          seed=seed, progress=False)
+    root = tmp_path / "features"
+    profile = {"kind": "shared", "address": team, "tls": certificates["alice"]}
+    with dask.config.set({"suanli.cluster.profiles.team-etl": profile}):
+        ran = CliRunner().invoke(main, [
+            "etl", "sensor-faults", "--source", f"{tmp_path}/raw/{{date}}.zarr",
+            "--output", str(root), "--since", "2024-03-01", "--until", "2024-03-02",
+            "--cluster", "team-etl", "--log-format", "json", "--set", "train.epochs=5"])
+    assert ran.exit_code == 0, ran.output
+    result = json.loads(ran.output.strip().splitlines()[-1])
+    assert result["event"] == "result" and result["counts"] == {"ran": 2}
+    assert pipelines.etl_status(str(root))["counts"] == {"done": 2}

@@ -468,3 +468,26 @@ def _wait_for_orphans(tmp_path: Path) -> None:
     deadline = time.monotonic() + 60
     while orphans() and time.monotonic() < deadline:
         time.sleep(0.5)
+
+
+def test_etls_own_reads_retry_a_transient_storage_error(
+        raw: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """R6 for ETL's bookkeeping: listing a partition's inputs and reading a manifest
+    or the lease are retried after a transient OSError, as every data read is."""
+    from suanli.pipelines.etl import lease, state
+
+    failures = {"listed": 1, "latest": 1}
+
+    def flaky(name: str, real: object) -> object:
+        def call(*args: object) -> object:
+            if failures[name]:
+                failures[name] -= 1
+                raise ConnectionResetError(104, "Connection reset by peer")
+            return real(*args)  # type: ignore[operator]
+        return call
+
+    monkeypatch.setattr(state, "_listed", flaky("listed", state._listed))
+    monkeypatch.setattr(lease, "_latest", flaky("latest", lease._latest))
+    assert len(state.list_inputs(str(raw / "2024-03-01.zarr"))) > 3
+    assert lease.current_lease(str(raw)) is None
+    assert failures == {"listed": 0, "latest": 0}
