@@ -259,6 +259,15 @@ def _report(root: str) -> Iterator[_Report]:
             report.publish()
 
 
+def _with_checksums(inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The input listing with each local file's checksum (as the datasets' manifests
+    have them; the files were just read, so they come from the page cache). Object
+    storage's ETag, already in the listing, serves instead there."""
+    return [{**entry, "blake2b": datasets.file_digest(entry["path"])}
+            if datasets.is_local(entry["path"]) and Path(entry["path"]).is_file() else entry
+            for entry in inputs]
+
+
 def _cluster(target: clusters.ClusterSpec | clusters.Cluster) -> Any:
     if isinstance(target, clusters.Cluster):
         return contextlib.nullcontext(target)
@@ -287,7 +296,7 @@ def _run_partition(pipe: Pipeline, template: PartitionTemplate, state: Partition
             "pipeline_definition": resolved.to_mapping(),
             "training": None if pipe.train is None else
             "not run per partition: train over partitions with 'suanli run'",
-            "inputs": state.inputs, "inputs_hash": fingerprint(state.inputs),
+            "inputs": _with_checksums(state.inputs), "inputs_hash": fingerprint(state.inputs),
             "sizes": {str(k): int(v) for k, v in ds.sizes.items()},
             "versions": versions(), "started": started.isoformat(),
             "finished": datetime.now(UTC).isoformat(), "timings": run.timings,

@@ -78,6 +78,8 @@ def test_backfill_runs_each_partition_once_and_reruns_only_what_changed(
     manifest = json.loads((one / "etl.json").read_text())
     assert manifest["partition"] == "2024-03-02" and manifest["pipeline"] == "sensor-faults"
     assert {Path(f["path"]).parts[-2] for f in manifest["inputs"]} >= {"2024-03-02.zarr"}
+    assert all(entry["blake2b"] == datasets.file_digest(entry["path"]) and entry["size"]
+               for entry in manifest["inputs"])  # each input file's size and checksum
     assert "features.zarr/zarr.json" in manifest["outputs"]
     assert manifest["training"].startswith("not run per partition")
     assert CliRunner().invoke(main, ["datasets", "verify", str(one)]).exit_code == 0
