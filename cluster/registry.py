@@ -21,6 +21,8 @@ from typing import Any
 
 import dask.config
 
+from suanli.processes import pid_alive
+
 
 @dataclass(frozen=True)
 class ClusterRecord:
@@ -92,20 +94,6 @@ def records() -> list[ClusterRecord]:
 
 def find(record_id: str) -> ClusterRecord | None:
     return next((r for r in records() if r.id == record_id), None)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited, not yet reaped by its parent) is not a running cluster.
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rpartition(")")[2].split()[0] != "Z"
-    return True
 
 
 def terminate(pid: int, recognised: Callable[[int], bool], timeout: float = 15.0) -> None:

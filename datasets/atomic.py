@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from suanli.processes import pid_alive
+
 from .errors import DatasetError
 from .manifest import write_manifest
 from .storage import is_local, local_output
@@ -50,21 +52,12 @@ def remove_abandoned(folder: Path) -> list[Path]:
     for staging in folder.glob(".*.writing-*"):
         host, _, rest = staging.name.rpartition(".writing-")[2].partition("-")
         pid = rest.partition("-")[0]
-        if host != _HOST or not pid.isdigit() or _alive(int(pid)):
+        if host != _HOST or not pid.isdigit() or pid_alive(int(pid)):
             continue
         shutil.rmtree(staging, ignore_errors=True)
         removed.append(staging)
     return removed
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def recover_interrupted_swap(target: Path) -> None:

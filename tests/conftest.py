@@ -3,8 +3,14 @@ moto's S3 server on loopback."""
 
 from __future__ import annotations
 
+import json
 import socket
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dask.config
@@ -97,3 +103,44 @@ def s3() -> Iterator[dict[str, Any]]:
         yield {"fs": fs, "options": options}
     finally:
         server.stop()
+
+
+@dataclass
+class PlainScheduler:
+    """A ``dask scheduler`` and ``dask worker`` started as processes, as a team runs them."""
+
+    address: str
+    scheduler: subprocess.Popen[bytes]
+    workers: subprocess.Popen[bytes]
+
+
+@pytest.fixture
+def plain_scheduler(tmp_path: Path) -> Iterator[Callable[[int], PlainScheduler]]:
+    """Starts a plain-tcp scheduler on 127.0.0.1 with N worker processes (the R7 tests
+    kill it); everything is killed at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(workers: int) -> PlainScheduler:
+        scheduler_file = tmp_path / f"scheduler-{len(started)}.json"
+        scheduler = subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+             "--port", "0", "--dashboard-address", "127.0.0.1:0",
+             "--scheduler-file", str(scheduler_file)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started.append(scheduler)
+        running = subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
+             str(scheduler_file), "--host", "127.0.0.1", "--nworkers", str(workers),
+             "--nthreads", "1", "--dashboard-address", "127.0.0.1:0", "--death-timeout", "10"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started.append(running)
+        deadline = time.monotonic() + 30
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text())["address"]
+        return PlainScheduler(address, scheduler, running)
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait(timeout=10)

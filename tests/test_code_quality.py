@@ -34,7 +34,8 @@ def test_ruff_is_clean() -> None:
 @pytest.mark.slow
 def test_mypy_is_clean() -> None:
     done = _run(sys.executable, "-m", "mypy", "-p", "suanli.cluster", "-p", "suanli.datasets",
-                "-p", "suanli.pipelines", "-m", "suanli.errors", "-m", "suanli.command")
+                "-p", "suanli.pipelines", "-m", "suanli.errors", "-m", "suanli.command",
+                "-m", "suanli.processes")
     assert done.returncode == 0, done.stdout + done.stderr
 
 

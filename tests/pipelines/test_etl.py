@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -352,48 +353,28 @@ def test_a_worker_killed_mid_partition_leaves_the_partitions_identical(
 
 @pytest.mark.slow
 def test_a_lost_scheduler_stops_the_backfill_and_the_rerun_completes(
-        raw: Path, tmp_path: Path, local_cluster: cluster.Cluster) -> None:
+        raw: Path, tmp_path: Path, local_cluster: cluster.Cluster,
+        plain_scheduler: Any) -> None:
     """RELIABILITY R7 for ETL: the scheduler killed mid-backfill; the run stops within
     seconds saying to rerun, no partition is left half-written or marked failed, and
     the rerun on a working cluster does the rest."""
-    import subprocess
-    import sys
     import threading
     import time
 
     for seed, day in enumerate(["2024-03-04", "2024-03-05", "2024-03-06"]):
         _generate(raw, day, seed + 3)
-    scheduler_file = tmp_path / "scheduler.json"
-    scheduler = subprocess.Popen(
-        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-         "--port", "0", "--dashboard-address", "127.0.0.1:0",
-         "--scheduler-file", str(scheduler_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    workers = subprocess.Popen(
-        [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
-         str(scheduler_file), "--host", "127.0.0.1", "--nworkers", "1", "--nthreads", "1",
-         "--dashboard-address", "127.0.0.1:0", "--death-timeout", "10"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     source, root = f"{raw}/{{date}}.zarr", str(tmp_path / "features")
     options = {"since": "2024-03-01", "until": "2024-03-06",
                "overrides": {"train.epochs": 5}}
-    try:
-        deadline = time.monotonic() + 30
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        address = json.loads(scheduler_file.read_text())["address"]
-        spec = cluster.ClusterSpec(kind="shared", address=address, insecure=True, workers=1)
-        with cluster.start(spec) as c:
-            threading.Timer(3.0, scheduler.kill).start()
-            began = time.monotonic()
-            with pytest.raises(pipelines.PipelineError, match=r"lost the scheduler .* rerun"):
-                pipelines.etl("sensor-faults", source, root, cluster=c, parallel=1, **options)
-            assert time.monotonic() - began < 30
-        assert workers.wait(timeout=30) is not None  # the workers give up on their own
-    finally:
-        for process in (scheduler, workers):
-            process.kill()
-            process.wait(timeout=10)
+    team = plain_scheduler(1)
+    spec = cluster.ClusterSpec(kind="shared", address=team.address, insecure=True, workers=1)
+    with cluster.start(spec) as c:
+        threading.Timer(3.0, team.scheduler.kill).start()
+        began = time.monotonic()
+        with pytest.raises(pipelines.PipelineError, match=r"lost the scheduler .* rerun"):
+            pipelines.etl("sensor-faults", source, root, cluster=c, parallel=1, **options)
+        assert time.monotonic() - began < 30
+    assert team.workers.wait(timeout=30) is not None  # the workers give up on their own
     status = pipelines.etl_status(root)
     done = status["counts"].get("done", 0)
     assert set(status["counts"]) <= {"done"} and done < 6  # none failed, none partial

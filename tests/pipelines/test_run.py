@@ -380,44 +380,24 @@ def test_a_step_that_exceeds_worker_memory_names_the_step_and_the_limit(
 
 
 @pytest.mark.slow
-def test_a_lost_scheduler_fails_the_run_within_seconds(tmp_path: Path) -> None:
+def test_a_lost_scheduler_fails_the_run_within_seconds(tmp_path: Path,
+                                                      plain_scheduler: Any) -> None:
     """RELIABILITY R7: the scheduler is killed mid-run; the run fails within seconds
     saying the scheduler was lost and to rerun, writes nothing, and leaves nothing."""
-    import subprocess
-    import sys
     import threading
     import time
 
-    scheduler_file = tmp_path / "scheduler.json"
-    scheduler = subprocess.Popen(
-        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-         "--port", "0", "--dashboard-address", "127.0.0.1:0",
-         "--scheduler-file", str(scheduler_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    workers = subprocess.Popen(
-        [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
-         str(scheduler_file), "--host", "127.0.0.1", "--nworkers", "2", "--nthreads", "1",
-         "--dashboard-address", "127.0.0.1:0", "--death-timeout", "10"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        address = json.loads(scheduler_file.read_text())["address"]
-        spec = cluster.ClusterSpec(kind="shared", address=address, insecure=True, workers=2)
-        with cluster.start(spec) as c:
-            threading.Timer(2.0, scheduler.kill).start()
-            began = time.monotonic()
-            with pytest.raises(pipelines.PipelineError, match=r"lost the scheduler at "
-                                                              r"tcp://127\.0\.0\.1:\d+: .* rerun"):
-                pipelines.run("sensor-faults", cluster=c, output=tmp_path / "lost")
-            assert time.monotonic() - began < 20
-        assert not (tmp_path / "lost").exists()
-        assert workers.wait(timeout=30) is not None  # the workers give up on their own
-    finally:
-        for process in (scheduler, workers):
-            process.kill()
-            process.wait(timeout=10)
+    team = plain_scheduler(2)
+    spec = cluster.ClusterSpec(kind="shared", address=team.address, insecure=True, workers=2)
+    with cluster.start(spec) as c:
+        threading.Timer(2.0, team.scheduler.kill).start()
+        began = time.monotonic()
+        with pytest.raises(pipelines.PipelineError, match=r"lost the scheduler at "
+                                                          r"tcp://127\.0\.0\.1:\d+: .* rerun"):
+            pipelines.run("sensor-faults", cluster=c, output=tmp_path / "lost")
+        assert time.monotonic() - began < 20
+    assert not (tmp_path / "lost").exists()
+    assert team.workers.wait(timeout=30) is not None  # the workers give up on their own
 
 
 def test_a_bystander_dask_names_is_traced_to_the_step_that_was_there_each_time() -> None:
