@@ -52,8 +52,9 @@ def _spread_over_hosts(spec: ClusterSpec, workers: int) -> ClusterSpec:
             "an ssh cluster with GPU hosts starts one worker per GPU; give a spec of CPU "
             "hosts (gpus: 0) to resize it by workers")
     share, extra = divmod(workers, len(entries))
-    hosts = tuple({**entry, "workers": share + (1 if i < extra else 0)}
-                  for i, entry in enumerate(entries) if share + (1 if i < extra else 0))
+    counts = [share + (1 if i < extra else 0) for i in range(len(entries))]
+    hosts = tuple({**entry, "workers": count}
+                  for entry, count in zip(entries, counts, strict=True) if count)
     # The scheduler stays where it was, even when its host gets no worker.
     address = spec.address or str(entries[0]["address"])
     return validate(dataclasses.replace(spec, hosts=hosts, address=address, workers=None))

@@ -52,7 +52,7 @@ from .scaling_laws import (
     verdict,
     weak_efficiencies,
 )
-from .scaling_report import write_report
+from .scaling_report import markdown_table, write_report
 from .time_breakdown import breakdown, totals
 
 MODES = ("strong", "weak")
@@ -98,8 +98,6 @@ class ScalingResult:
 
     def table(self) -> str:
         """The Markdown table of ``scaling.md``."""
-        from .scaling_report import markdown_table
-
         return markdown_table(self.record)
 
     def summary(self) -> str:
@@ -283,10 +281,8 @@ def _measure(point: PlannedPoint, pipe: Pipeline, ds: xr.Dataset, repeats: int,
                     threads, shared_units if repeat == 0 else None))
     middle = sorted(repeats_done, key=lambda r: r["seconds"])[(len(repeats_done) - 1) // 2]
     report = directory.path(f"reports/{point.mode}-{point.workers}-workers.html")
-    shutil.copyfile(middle.pop("report"), report)
+    shutil.copyfile(middle["report"], report)
     seconds = [r["seconds"] for r in repeats_done]
-    for r in repeats_done:
-        r.pop("report", None)
     median = statistics.median(seconds)
     return {
         "mode": point.mode, "workers": point.workers, "threads": threads,

@@ -98,20 +98,31 @@ def plan_etl(pipeline: str | Path | Pipeline, source: str, output: str, *,
              until: str | None = None, overrides: Mapping[str, Any] | None = None
              ) -> tuple[Pipeline, PartitionTemplate, list[PartitionState]]:
     """The pipeline, the template and every planned partition's state; nothing runs."""
+    pipe, template, keys = _request(pipeline, source, partition, since, until, overrides)
+    return pipe, template, _states(pipe, template, keys, output)
+
+
+def _request(pipeline: str | Path | Pipeline, source: str, partition: str | None,
+             since: str | None, until: str | None, overrides: Mapping[str, Any] | None
+             ) -> tuple[Pipeline, PartitionTemplate, list[str]]:
+    """The pipeline, the template and the partition keys asked for, checked; reads
+    no storage."""
     pipe = load_pipeline(pipeline).with_overrides(dict(overrides or {}))
     template = PartitionTemplate.parse(source)
     if (partition is None) == (since is None and until is None):
         raise PipelineDefinitionError("give one partition (--partition KEY) or a range "
                                       "(--since A --until B), not both")
     if partition is not None:
-        keys = [template.key(template.start(partition))]
-    else:
-        if since is None or until is None:
-            raise PipelineDefinitionError("a range needs both --since and --until")
-        keys = template.keys(since, until)
+        return pipe, template, [template.key(template.start(partition))]
+    if since is None or until is None:
+        raise PipelineDefinitionError("a range needs both --since and --until")
+    return pipe, template, template.keys(since, until)
+
+
+def _states(pipe: Pipeline, template: PartitionTemplate, keys: list[str], output: str
+            ) -> list[PartitionState]:
     pipeline_hash = fingerprint(pipe.to_mapping())
-    return pipe, template, [partition_state(template, key, output, pipeline_hash)
-                            for key in keys]
+    return [partition_state(template, key, output, pipeline_hash) for key in keys]
 
 
 def etl(pipeline: str | Path | Pipeline, source: str, output: str, *,
@@ -134,15 +145,14 @@ def etl(pipeline: str | Path | Pipeline, source: str, output: str, *,
     if not isinstance(parallel, int) or parallel < 1:
         raise PipelineDefinitionError(f"parallel must be a whole number >= 1, not "
                                       f"{parallel!r}")
-    planned = plan_etl(pipeline, source, output, partition=partition, since=since,
-                       until=until, overrides=overrides)
+    # The request is checked before the lease; the states are read once, under it (a
+    # run that just finished may have done some).
+    pipe, template, keys = _request(pipeline, source, partition, since, until, overrides)
     if dry_run:
-        return _outcomes(planned[0], planned[2], output, force, dry_run=True)
-    with held(output, pipeline=planned[0].name, wait=wait,
-              takeover_after=takeover_after) as lease:
-        # Planned again under the lease: a run that just finished may have done some.
-        pipe, template, states = plan_etl(pipeline, source, output, partition=partition,
-                                          since=since, until=until, overrides=overrides)
+        return _outcomes(pipe, _states(pipe, template, keys, output), output, force,
+                         dry_run=True)
+    with held(output, pipeline=pipe.name, wait=wait, takeover_after=takeover_after) as lease:
+        states = _states(pipe, template, keys, output)
         return _run(pipe, template, states, output, force, cluster, lease, parallel, say)
 
 
