@@ -38,14 +38,6 @@ class PartitionState:
     inputs: list[dict[str, Any]] = field(default_factory=list)
     manifest: dict[str, Any] | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"key": self.key, "state": self.state, "reason": self.reason,
-                               "inputs": len(self.inputs)}
-        if self.manifest is not None:
-            out["finished"] = self.manifest.get("finished")
-            out["seconds"] = self.manifest.get("timings", {}).get("total")
-        return out
-
 
 def fingerprint(value: Any) -> str:
     """A stable hash of a JSON-ready value (a pipeline definition, an input listing)."""
