@@ -21,6 +21,7 @@ from .census import write_with_value_census
 from .chunking import dask_array, panel_chunks, target_chunk_bytes
 from .compute import compute
 from .errors import DatasetError, SuanliError
+from .feature_table import prepare_feature_table
 from .formats import Format, known_formats, register_format
 from .generators import generator_names
 from .manifest import Verification, file_digest, verify
@@ -86,12 +87,22 @@ def write(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
     """Write ``ds`` atomically: the output appears complete or not at all.
 
     Zarr by default; a path ending in ``.parquet`` (or ``format="parquet"``)
-    writes a panel as a folder of Parquet files. Either way a manifest of
+    writes a folder of Parquet files: a panel (``signal``) as its readings,
+    anything else (features) as a table with a row per unit and window
+    (:mod:`.feature_table`). Either way a manifest of
     checksums goes with it, for :func:`verify`. ``path`` may be local or an
     object-storage URL (``s3://bucket/out.zarr``, with fsspec's
     ``storage_options``); returns the local Path, or the URL.
     """
     kind = format or ("parquet" if str(path).endswith((".parquet", ".pq")) else "zarr")
+    if kind == "parquet" and "signal" not in ds:
+        pending = prepare_feature_table(ds, path, overwrite=overwrite,
+                                        storage_options=storage_options)
+        try:
+            compute(pending.delayed, progress=progress, label=f"writing {pending.output.name}")
+            return pending.commit()
+        finally:
+            pending.discard()
     if kind == "parquet":
         return write_parquet(ds, path, overwrite=overwrite, progress=progress,
                              storage_options=storage_options)

@@ -22,6 +22,7 @@ import xarray as xr
 from dask.highlevelgraph import HighLevelGraph
 
 from .compute import compute
+from .feature_table import prepare_feature_table
 from .values import ValueReport, lazy_value_report
 from .zarr_store import prepare_zarr
 
@@ -29,10 +30,11 @@ from .zarr_store import prepare_zarr
 def write_with_value_census(ds: xr.Dataset, derive: Callable[[xr.Dataset], xr.Dataset],
                             path: str | Path, *, variable: str = "signal",
                             progress: bool = False, label: str | None = None,
-                            storage_options: dict[str, Any] | None = None
-                            ) -> tuple[Path | str, ValueReport]:
-    """Write ``derive(ds)`` to ``path`` (Zarr, atomically, as :func:`~suanli.datasets.write`)
-    and count the NaN and inf of ``ds[variable]``, reading each input chunk once.
+                            storage_options: dict[str, Any] | None = None,
+                            format: str = "zarr") -> tuple[Path | str, ValueReport]:
+    """Write ``derive(ds)`` to ``path`` (Zarr, or a Parquet feature table, atomically, as
+    :func:`~suanli.datasets.write`) and count the NaN and inf of ``ds[variable]``,
+    reading each input chunk once.
 
     Returns where the output is and the input's value report. Nothing is
     published unless both succeed.
@@ -41,7 +43,8 @@ def write_with_value_census(ds: xr.Dataset, derive: Callable[[xr.Dataset], xr.Da
     derived = derive(shared)
     census = lazy_value_report(shared, variable)
     with dask.config.set({"optimization.fuse.active": False}):
-        pending = prepare_zarr(derived, path, storage_options=storage_options)
+        prepare = prepare_feature_table if format == "parquet" else prepare_zarr
+        pending = prepare(derived, path, storage_options=storage_options)
     try:
         _, report = compute(pending.delayed, census, progress=progress,
                             label=label or f"writing {pending.output.name}")

@@ -19,7 +19,12 @@ from typing import Any
 
 from .errors import DatasetError
 
-MANIFEST = "suanli-manifest.json"
+#: The manifest's name: leading ``_`` so that Parquet readers (pyarrow datasets, pandas,
+#: Spark, DuckDB's hive reader) skip it in a folder of tables, as they skip ``_SUCCESS``.
+MANIFEST = "_suanli-manifest.json"
+#: Its name before 0.2; outputs written then are still read and verified.
+OLD_MANIFEST = "suanli-manifest.json"
+MANIFESTS = (MANIFEST, OLD_MANIFEST)
 FORMAT = "suanli-manifest/1"
 
 
@@ -48,7 +53,7 @@ def files_under(root: str | Path, fs: Any = None) -> list[str]:
     fs = fs or _local()
     base = fs._strip_protocol(str(root)).rstrip("/") + "/"  # local: absolute, as find gives
     found = [path[len(base):] for path in fs.find(str(root)) if path.startswith(base)]
-    return sorted(name for name in found if name != MANIFEST)
+    return sorted(name for name in found if name not in MANIFESTS)
 
 
 def _hashed(root: str | Path, names: list[str], fs: Any) -> list[str]:
@@ -74,10 +79,17 @@ def write_manifest(root: str | Path, kind: str, fs: Any = None) -> dict[str, Any
     return manifest
 
 
+def manifest_path(root: str | Path, fs: Any = None) -> str | None:
+    """Where ``root``'s manifest is (under its current or its old name), if it has one."""
+    fs = fs or _local()
+    return next((f"{root}/{name}" for name in MANIFESTS if fs.exists(f"{root}/{name}")),
+                None)
+
+
 def read_manifest(root: str | Path, fs: Any = None) -> dict[str, Any] | None:
     fs = fs or _local()
-    path = f"{root}/{MANIFEST}"
-    if not fs.exists(path):
+    path = manifest_path(root, fs)
+    if path is None:
         return None
     try:
         manifest: dict[str, Any] = json.loads(fs.cat_file(path))

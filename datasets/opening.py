@@ -12,7 +12,7 @@ from .catalog import catalog_entry
 from .errors import DatasetError
 from .formats import format_of, get_format, recognised_format
 from .generators import open_synthetic
-from .manifest import MANIFEST, verify
+from .manifest import manifest_path, verify
 from .remote import recover_interrupted_commit
 from .sources import Source
 
@@ -63,7 +63,7 @@ def _check_against_manifest(folder: Source) -> None:
     """A folder suanli wrote is read only when whole: a table has no chunk grid
     to notice a lost file by, so the manifest is checked (checksums included;
     the files are about to be read whole anyway)."""
-    if not folder.fs.exists(f"{folder.path}/{MANIFEST}"):
+    if manifest_path(folder.path, folder.fs) is None:
         return
     found = verify(folder.uri, storage_options=folder.storage_options)
     if not found.ok:

@@ -27,6 +27,7 @@ import xarray as xr
 
 from .chunking import panel_chunks
 from .errors import DatasetError
+from .feature_table import feature_table_dataset, is_feature_table
 from .panel import validate
 from .retrying import attempts_note, read_with_retries
 from .sources import Source
@@ -262,13 +263,16 @@ def _typed(array: np.ndarray, like: np.ndarray) -> np.ndarray:
 
 
 def open_tables(source: Source, names: Sequence[str], kind: str, **mapping: Any) -> xr.Dataset:
-    """Parquet or CSV files as one panel.
+    """Parquet or CSV files as one panel, or suanli's feature table as its Dataset.
 
     Parquet written by suanli says how it maps to a panel (schema metadata
     ``suanli``); arguments given here take precedence.
     """
     schema = check_schemas(source, names, kind)
     written = (schema.metadata or {}).get(SUANLI_METADATA)
+    if written is not None and is_feature_table(schema.metadata):
+        return feature_table_dataset(read_table(source, names, kind, checked=True),
+                                     json.loads(written), source=source.describe(names))
     defaults = {k: v for k, v in json.loads(written).items() if v is not None} if written \
         else {}
     frame = read_table(source, names, kind, checked=True)

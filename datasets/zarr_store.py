@@ -29,7 +29,7 @@ import xarray as xr
 from .atomic import Output, output_for, recover_interrupted_swap
 from .compute import compute
 from .errors import DatasetError
-from .manifest import MANIFEST, read_manifest, zarr_location
+from .manifest import read_manifest, zarr_location
 from .retrying import attempts_note, read_with_retries, transient
 
 
@@ -43,7 +43,7 @@ def open_zarr(path: str | Path) -> xr.Dataset:
         lambda name: (store / name).read_bytes() if (store / name).exists() else None)
     with warnings.catch_warnings():
         # Zarr notes that our manifest file is not part of its hierarchy: true.
-        warnings.filterwarnings("ignore", message=f".*{MANIFEST}.*")
+        warnings.filterwarnings("ignore", message=".*suanli-manifest.json.*")
         def opened() -> xr.Dataset:
             ds = xr.open_zarr(store, consolidated=consolidated, chunks={})
             return _checked(ds, store, read_manifest(store))
@@ -177,9 +177,11 @@ class PendingWrite:
 
     delayed: Any
     output: Output
+    #: What the manifest records the output as.
+    kind: str = "zarr"
 
     def commit(self) -> Path | str:
-        return self.output.commit("zarr")
+        return self.output.commit(self.kind)
 
     def discard(self) -> None:
         self.output.discard()

@@ -1,4 +1,5 @@
-"""A run's first stage: the steps over the input, written as ``features.zarr``."""
+"""A run's first stage: the steps over the input, written as ``features.zarr`` (or, for
+ETL, ``features.parquet``: a table with a row per unit and window)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,13 @@ RAW_DIMS = ("time", "offset")
 
 
 def compute_features(run: Run, ds: xr.Dataset) -> xr.Dataset:
-    """Run the steps on ``ds``, write the features and return them, read back lazily.
+    """Run the steps on ``ds``, write the features and return them, read back lazily."""
+    return datasets.open(write_features(run, ds))
+
+
+def write_features(run: Run, ds: xr.Dataset, *, format: str = "zarr") -> Path:
+    """Run the steps on ``ds`` and write the features as ``features.FORMAT`` (``zarr``,
+    or ``parquet``: a table with a row per unit and window); returns where.
 
     The input's NaN/inf census (``values.policy``) rides along the features'
     computation under ``report``: one pass over the data for both; ``reject``
@@ -39,13 +46,15 @@ def compute_features(run: Run, ds: xr.Dataset) -> xr.Dataset:
         run.say(f"computing features: {', '.join(keep)}")
         return dataset_to_host(transformed[keep]) if run.device == "gpu" else transformed[keep]
 
-    target = run.path("features.zarr")
+    target = run.path(f"features.{format}")
     with killed_workers_named(pipe, source, run.cluster):
         if policy == "report":
             written, values = datasets.write_with_value_census(
-                source, features_of, target, progress=run.progress, label="features")
+                source, features_of, target, progress=run.progress, label="features",
+                format=format)
         else:
-            written = datasets.write(features_of(source), target, progress=run.progress)
+            written = datasets.write(features_of(source), target, progress=run.progress,
+                                     format=format)
     path = run.output("features", Path(written))  # the run directory is local
     if values is not None:
         unexpected = [k for k, n in values.counts.items() if n and k not in allow]
@@ -53,4 +62,4 @@ def compute_features(run: Run, ds: xr.Dataset) -> xr.Dataset:
                 + (f" (not handled by the steps: {', '.join(unexpected)})"
                    if unexpected else ""))
         run.metrics["input_values"] = values.to_dict()
-    return datasets.open(path)
+    return path

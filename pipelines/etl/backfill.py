@@ -3,9 +3,10 @@ whole with a manifest that says it is done.
 
 Each partition reads only its own files (the source template filled in with its
 key) and writes one folder under the output root, ``ROOT/date=2024-03-01``,
-through the same atomic commit as every run directory: ``features.zarr`` and
-``etl.json`` (the key, the pipeline's fingerprint, versions, the input files, the
-output checksums, sizes and timings) appear together or not at all. The plan reads
+through the same atomic commit as every run directory: ``features.zarr`` (or
+``features.parquet``, a table with a row per unit and window) and ``etl.json`` (the
+key, the pipeline's fingerprint, versions, the input files, the output format,
+checksums, sizes and timings) appear together or not at all. The plan reads
 every partition's state from storage (:mod:`.state`): done partitions are left
 alone and said to be, stale ones (inputs or pipeline changed) are rerun only with
 ``force``, missing and failed ones run; one partition's failure is recorded and
@@ -34,7 +35,7 @@ from suanli import cluster as clusters
 from suanli import datasets
 
 from ..errors import LeaseLost, PipelineDefinitionError, PipelineError
-from ..feature_stage import compute_features
+from ..feature_stage import write_features
 from ..pipeline import Pipeline, load_pipeline
 from ..run_directory import RunDirectory
 from ..run_record import versions
@@ -54,6 +55,8 @@ from .state import (
 RUNS = ("missing", "failed")
 #: Partitions computed at once on the cluster.
 DEFAULT_PARALLEL = 2
+#: What a partition's features can be written as.
+FORMATS = ("zarr", "parquet")
 #: Where each invocation's Dask performance report goes, under the root.
 REPORTS = "_etl/reports"
 
@@ -95,18 +98,23 @@ class EtlResult:
 
 def plan_etl(pipeline: str | Path | Pipeline, source: str, output: str, *,
              partition: str | None = None, since: str | None = None,
-             until: str | None = None, overrides: Mapping[str, Any] | None = None
+             until: str | None = None, overrides: Mapping[str, Any] | None = None,
+             format: str = "zarr"
              ) -> tuple[Pipeline, PartitionTemplate, list[PartitionState]]:
     """The pipeline, the template and every planned partition's state; nothing runs."""
-    pipe, template, keys = _request(pipeline, source, partition, since, until, overrides)
-    return pipe, template, _states(pipe, template, keys, output)
+    pipe, template, keys = _request(pipeline, source, partition, since, until, overrides,
+                                    format)
+    return pipe, template, _states(pipe, template, keys, output, format)
 
 
 def _request(pipeline: str | Path | Pipeline, source: str, partition: str | None,
-             since: str | None, until: str | None, overrides: Mapping[str, Any] | None
-             ) -> tuple[Pipeline, PartitionTemplate, list[str]]:
+             since: str | None, until: str | None, overrides: Mapping[str, Any] | None,
+             format: str) -> tuple[Pipeline, PartitionTemplate, list[str]]:
     """The pipeline, the template and the partition keys asked for, checked; reads
     no storage."""
+    if format not in FORMATS:
+        raise PipelineDefinitionError(f"format must be one of {', '.join(FORMATS)}, not "
+                                      f"{format!r}")
     pipe = load_pipeline(pipeline).with_overrides(dict(overrides or {}))
     template = PartitionTemplate.parse(source)
     if (partition is None) == (since is None and until is None):
@@ -119,23 +127,26 @@ def _request(pipeline: str | Path | Pipeline, source: str, partition: str | None
     return pipe, template, template.keys(since, until)
 
 
-def _states(pipe: Pipeline, template: PartitionTemplate, keys: list[str], output: str
-            ) -> list[PartitionState]:
+def _states(pipe: Pipeline, template: PartitionTemplate, keys: list[str], output: str,
+            format: str) -> list[PartitionState]:
     pipeline_hash = fingerprint(pipe.to_mapping())
-    return [partition_state(template, key, output, pipeline_hash) for key in keys]
+    return [partition_state(template, key, output, pipeline_hash, output_format=format)
+            for key in keys]
 
 
 def etl(pipeline: str | Path | Pipeline, source: str, output: str, *,
         partition: str | None = None, since: str | None = None, until: str | None = None,
         cluster: str | clusters.ClusterSpec | clusters.Cluster | None = None,
-        force: bool = False, dry_run: bool = False,
+        format: str = "zarr", force: bool = False, dry_run: bool = False,
         overrides: Mapping[str, Any] | None = None, wait: float = 0.0,
         takeover_after: float = DEFAULT_TAKEOVER_AFTER, parallel: int = DEFAULT_PARALLEL,
         say: Callable[[str], None] | None = None) -> EtlResult:
     """Compute ``pipeline``'s features for each planned partition that needs it.
 
     ``source`` is the template (``raw/{date}/*.parquet``); ``output`` the root the
-    partitions' folders go under. ``force`` reruns done and stale partitions too;
+    partitions' folders go under; ``format`` what each partition's features are
+    written as (``zarr``, or ``parquet``: a table with a row per unit and window, for
+    SQL engines and warehouses). ``force`` reruns done and stale partitions too;
     ``dry_run`` only plans. Up to ``parallel`` partitions run at once on the cluster.
     The run holds the root's lease (:mod:`.lease`) while it
     works: another run's raises :class:`~suanli.errors.LeaseHeld` unless it ends
@@ -147,13 +158,15 @@ def etl(pipeline: str | Path | Pipeline, source: str, output: str, *,
                                       f"{parallel!r}")
     # The request is checked before the lease; the states are read once, under it (a
     # run that just finished may have done some).
-    pipe, template, keys = _request(pipeline, source, partition, since, until, overrides)
+    pipe, template, keys = _request(pipeline, source, partition, since, until, overrides,
+                                    format)
     if dry_run:
-        return _outcomes(pipe, _states(pipe, template, keys, output), output, force,
+        return _outcomes(pipe, _states(pipe, template, keys, output, format), output, force,
                          dry_run=True)
     with held(output, pipeline=pipe.name, wait=wait, takeover_after=takeover_after) as lease:
-        states = _states(pipe, template, keys, output)
-        return _run(pipe, template, states, output, force, cluster, lease, parallel, say)
+        states = _states(pipe, template, keys, output, format)
+        return _run(pipe, template, states, output, format, force, cluster, lease, parallel,
+                    say)
 
 
 def _outcomes(pipe: Pipeline, states: list[PartitionState], output: str, force: bool,
@@ -181,7 +194,7 @@ def _todo(states: list[PartitionState], force: bool) -> list[PartitionState]:
 
 
 def _run(pipe: Pipeline, template: PartitionTemplate, states: list[PartitionState],
-         output: str, force: bool,
+         output: str, format: str, force: bool,
          cluster: str | clusters.ClusterSpec | clusters.Cluster | None, lease: Lease,
          parallel: int, say: Callable[[str], None]) -> EtlResult:
     result = _outcomes(pipe, states, output, force, dry_run=False)
@@ -195,7 +208,7 @@ def _run(pipe: Pipeline, template: PartitionTemplate, states: list[PartitionStat
         say(f"partition {state.key}: {state.state}, running")
         began = time.perf_counter()
         try:
-            _run_partition(pipe, template, state, output, active, lease, say)
+            _run_partition(pipe, template, state, output, format, active, lease, say)
         except LeaseLost:
             raise  # this run may not commit anything more
         except Exception as error:  # recorded; the other partitions go on
@@ -285,7 +298,7 @@ def _cluster(target: clusters.ClusterSpec | clusters.Cluster) -> Any:
 
 
 def _run_partition(pipe: Pipeline, template: PartitionTemplate, state: PartitionState,
-                   root: str, active: clusters.Cluster, lease: Lease,
+                   root: str, format: str, active: clusters.Cluster, lease: Lease,
                    say: Callable[[str], None]) -> None:
     folder = template.folder(state.key)
     directory = RunDirectory(f"{root.rstrip('/')}/{folder}", replace=True)
@@ -298,10 +311,11 @@ def _run_partition(pipe: Pipeline, template: PartitionTemplate, state: Partition
         resolved = pipe.resolve(ds)
         run = Run(resolved, directory, active, say=say)
         with run.timed("features"):
-            compute_features(run, ds)
+            write_features(run, ds, format=format)
         run.timings["total"] = round(time.perf_counter() - began, 3)
         manifest = {
             "partition": state.key, "field": template.field, "source": source,
+            "format": format,
             "pipeline": pipe.name, "pipeline_hash": fingerprint(pipe.to_mapping()),
             "pipeline_definition": resolved.to_mapping(),
             "training": None if pipe.train is None else

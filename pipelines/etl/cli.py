@@ -41,6 +41,10 @@ def etl_group() -> None:
                    "landing/{date:%Y/%m/%d}/*.nc, sensors/{hour:%Y-%m-%dT%H}.csv.gz.")
 @click.option("--output", required=True, metavar="ROOT",
               help="The root the partitions' folders go under (local or object storage).")
+@click.option("--format", "output_format", type=click.Choice(["zarr", "parquet"]),
+              default="zarr", show_default=True,
+              help="What each partition's features are written as: a Zarr store, or a "
+                   "Parquet table with a row per unit and window (for SQL engines).")
 @click.option("--partition", help="One partition's key: 2024-03-01 (or 2024-03-01T05).")
 @click.option("--since", help="The first partition of a range (a backfill).")
 @click.option("--until", help="The last partition of the range (included).")
@@ -63,7 +67,8 @@ def etl_group() -> None:
               help="json: messages and errors as JSON lines on standard error, the result "
                    "as one JSON object on standard output (for cron, systemd, log "
                    "collectors).")
-def run_command(pipeline: str, source: str, output: str, partition: str | None,
+def run_command(pipeline: str, source: str, output: str, output_format: str,
+                partition: str | None,
                 since: str | None, until: str | None, cluster_name: str | None, force: bool,
                 dry_run: bool, assignments: tuple[str, ...], wait: str, takeover_after: str,
                 parallel: int, log_format: str) -> None:
@@ -79,8 +84,8 @@ def run_command(pipeline: str, source: str, output: str, partition: str | None,
                                  f"as 30s or 5 minutes") from None
     as_json = log_format == "json"
     try:
-        result = etl(pipeline, source, output, partition=partition, since=since,
-                     until=until, cluster=cluster_name, force=force, dry_run=dry_run,
+        result = etl(pipeline, source, output, format=output_format, partition=partition,
+                     since=since, until=until, cluster=cluster_name, force=force, dry_run=dry_run,
                      overrides=parse_assignments(assignments), wait=float(waiting or 0),
                      takeover_after=float(takeover or 0), parallel=parallel,
                      say=lambda message: log_line(as_json, "message", message=message))

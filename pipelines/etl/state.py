@@ -68,14 +68,20 @@ def _listed(pattern: str, storage_options: dict[str, Any] | None) -> list[dict[s
 
 
 def partition_state(template: PartitionTemplate, key: str, root: str, pipeline_hash: str,
-                    storage_options: dict[str, Any] | None = None) -> PartitionState:
-    """The state of partition ``key`` under output ``root``."""
+                    storage_options: dict[str, Any] | None = None,
+                    output_format: str = "zarr") -> PartitionState:
+    """The state of partition ``key`` under output ``root``, for outputs written in
+    ``output_format``."""
     inputs = list_inputs(template.source(key), storage_options)
     manifest = read_manifest(root, template.folder(key), storage_options)
     if manifest is not None:
         if manifest.get("pipeline_hash") != pipeline_hash:
             return PartitionState(key, "stale", "the pipeline or its parameters changed",
                                   inputs, manifest)
+        written = manifest.get("format", "zarr")
+        if written != output_format:
+            return PartitionState(key, "stale", f"written as {written}, asked for "
+                                  f"{output_format}", inputs, manifest)
         if manifest.get("inputs_hash") != fingerprint(inputs):
             before = len(manifest.get("inputs", []))
             return PartitionState(key, "stale", f"inputs changed ({len(inputs)} file(s), "

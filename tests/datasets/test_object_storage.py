@@ -46,7 +46,7 @@ def test_a_write_to_s3_reads_back_and_verifies(s3: dict[str, Any], prefix: str,
     back = datasets.open(url, storage_options=options)
     np.testing.assert_array_equal(back.signal.values, _panel().signal.values)
     assert datasets.verify(url, storage_options=options).ok
-    assert s3["fs"].exists(f"{prefix}/{name}/suanli-manifest.json")
+    assert s3["fs"].exists(f"{prefix}/{name}/_suanli-manifest.json")
     assert _leftovers(s3, prefix) == []
     with pytest.raises(DatasetError, match="output exists"):
         datasets.write(_panel(), url, storage_options=options)
@@ -109,7 +109,7 @@ def test_a_commit_killed_part_way_is_finished_by_the_next_reader(
     monkeypatch.setattr(writer_fs, "copy", original_copy)
     assert len(copied) == 5
     fs.invalidate_cache()
-    assert not fs.exists(f"{prefix}/p.zarr/suanli-manifest.json")  # not "written" yet
+    assert not fs.exists(f"{prefix}/p.zarr/_suanli-manifest.json")  # not "written" yet
     assert fs.exists(f"{prefix}/.p.zarr.committing")
     back = datasets.open(url, storage_options=options)
     np.testing.assert_array_equal(back.signal.values, _panel(1).signal.values)

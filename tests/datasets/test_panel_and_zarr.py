@@ -34,7 +34,7 @@ def test_written_stores_open_cleanly_in_plain_xarray_and_scikit_learn(tmp_path: 
 
     ds = _panel(label=["ok", "bad", "ok", "bad"], split=["train", "train", "test", "test"])
     path = datasets.write(ds, tmp_path / "p.zarr")
-    assert (path / "suanli-manifest.json").exists()
+    assert (path / "_suanli-manifest.json").exists()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         back = xr.open_zarr(path)
