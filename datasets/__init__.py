@@ -24,7 +24,7 @@ from .errors import DatasetError, SuanliError
 from .feature_table import prepare_feature_table
 from .formats import Format, known_formats, register_format
 from .generators import generator_names
-from .manifest import Verification, file_digest, verify
+from .manifest import Verification, file_digest, verify, written_checksums
 from .opening import open
 from .panel import sample_rate, text_values, validate
 from .parquet_store import write_parquet
@@ -73,6 +73,7 @@ __all__ = [
     "verify",
     "write",
     "write_with_value_census",
+    "written_checksums",
 ]
 
 

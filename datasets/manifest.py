@@ -1,6 +1,6 @@
 """Checksums of every file of an output, so ``datasets.verify`` can prove it is whole.
 
-The manifest (``suanli-manifest.json`` inside a Zarr store or a Parquet
+The manifest (``_suanli-manifest.json`` inside a Zarr store or a Parquet
 folder) is written last, into the staging copy, before the output is moved
 into place: an output with a manifest was complete when written, and
 ``verify`` shows whether it still is (no file missing, truncated or altered).
@@ -22,7 +22,7 @@ from .errors import DatasetError
 #: The manifest's name: leading ``_`` so that Parquet readers (pyarrow datasets, pandas,
 #: Spark, DuckDB's hive reader) skip it in a folder of tables, as they skip ``_SUCCESS``.
 MANIFEST = "_suanli-manifest.json"
-#: Its name before 0.2; outputs written then are still read and verified.
+#: Its earlier name: outputs written with it are still read and verified.
 OLD_MANIFEST = "suanli-manifest.json"
 MANIFESTS = (MANIFEST, OLD_MANIFEST)
 FORMAT = "suanli-manifest/1"
@@ -32,6 +32,12 @@ def _local() -> Any:
     from fsspec.implementations.local import LocalFileSystem
 
     return LocalFileSystem()
+
+
+def _is_local_fs(fs: Any) -> bool:
+    from fsspec.implementations.local import LocalFileSystem
+
+    return isinstance(fs, LocalFileSystem)
 
 
 def file_digest(path: str | Path, fs: Any = None) -> str:
@@ -61,19 +67,53 @@ def _hashed(root: str | Path, names: list[str], fs: Any) -> list[str]:
         return list(pool.map(lambda n: file_digest(f"{root}/{n}", fs), names))
 
 
+def written_checksums(root: str | Path, fs: Any = None) -> dict[str, str]:
+    """The checksums of the committed outputs inside ``root`` (a run's datasets), by
+    path relative to it, from their own manifests: nothing is read again."""
+    return {name: facts["blake2b"] for name, facts in _nested_entries(root, fs).items()}
+
+
+def _nested_entries(root: str | Path, fs: Any = None) -> dict[str, dict[str, Any]]:
+    """Every file of an output committed inside ``root``, as its own manifest lists it
+    (and the manifest file itself, hashed), by path relative to ``root``."""
+    fs = fs or _local()
+    base = fs._strip_protocol(str(root)).rstrip("/")
+    found: dict[str, dict[str, Any]] = {}
+    for name in MANIFESTS:
+        for path in fs.glob(f"{base}/**/{name}"):
+            folder = path[len(base) + 1:].rpartition("/")[0]
+            if not folder:
+                continue
+            inner = read_manifest(f"{base}/{folder}", fs)
+            if inner is None:
+                continue
+            for file, facts in inner["files"].items():
+                found[f"{folder}/{file}"] = {"size": facts["size"], "blake2b": facts["blake2b"]}
+            found[f"{folder}/{name}"] = {"size": fs.size(path),
+                                         "blake2b": file_digest(path, fs)}
+    return found
+
+
 def write_manifest(root: str | Path, kind: str, fs: Any = None) -> dict[str, Any]:
     """Hash every file under ``root`` (in parallel) and write the manifest there.
 
-    ``fs``: the fsspec filesystem ``root`` is on (default: the local one)."""
+    The files of an output already committed inside ``root`` (a run's features) are
+    taken from its own manifest when their sizes agree, not read again: on object
+    storage that would download them. ``fs``: the fsspec filesystem ``root`` is on
+    (default: the local one)."""
     fs = fs or _local()
     names = files_under(root, fs)
-    digests = _hashed(root, names, fs)
+    known = _nested_entries(root, fs) if not _is_local_fs(fs) else {}
+    sizes = {n: fs.size(f"{root}/{n}") for n in names} if known else {}
+    fresh = [n for n in names if n not in known or known[n]["size"] != sizes[n]]
+    digests = dict(zip(fresh, _hashed(root, fresh, fs), strict=True))
     manifest = {
         "format": FORMAT,
         "kind": kind,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "files": {n: {"size": fs.size(f"{root}/{n}"), "blake2b": d}
-                  for n, d in zip(names, digests, strict=True)},
+        "files": {n: {"size": sizes[n] if n in sizes else fs.size(f"{root}/{n}"),
+                      "blake2b": digests[n] if n in digests else known[n]["blake2b"]}
+                  for n in names},
     }
     fs.pipe_file(f"{root}/{MANIFEST}", json.dumps(manifest, indent=1).encode())
     return manifest

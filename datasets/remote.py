@@ -50,6 +50,7 @@ class RemoteOutput:
     def prepare(cls, url: str, storage_options: dict[str, Any] | None,
                 overwrite: bool) -> RemoteOutput:
         import fsspec.core
+        from fsspec.config import apply_config
 
         from .storage import protocol_of, require
 
@@ -60,8 +61,10 @@ class RemoteOutput:
         if fs.exists(path) and not overwrite:
             raise DatasetError("output exists; pass overwrite=True to replace it", path=url)
         parent, name = _parent_and_name(path)
-        return cls(fs, path, f"{parent}/.{name}.writing-{uuid.uuid4().hex[:8]}", url,
-                   dict(storage_options or {}))
+        # The workers write the data: they get the options this process's fsspec
+        # config (~/.config/fsspec, FSSPEC_S3_*) added, so they write where it would.
+        options = apply_config(type(fs), dict(storage_options or {}))
+        return cls(fs, path, f"{parent}/.{name}.writing-{uuid.uuid4().hex[:8]}", url, options)
 
     @property
     def name(self) -> str:

@@ -22,13 +22,14 @@ def compute_features(run: Run, ds: xr.Dataset) -> xr.Dataset:
     return datasets.open(write_features(run, ds))
 
 
-def write_features(run: Run, ds: xr.Dataset, *, format: str = "zarr") -> Path:
+def write_features(run: Run, ds: xr.Dataset, *, format: str = "zarr") -> Path | str:
     """Run the steps on ``ds`` and write the features as ``features.FORMAT`` (``zarr``,
     or ``parquet``: a table with a row per unit and window); returns where.
 
     The input's NaN/inf census (``values.policy``) rides along the features'
     computation under ``report``: one pass over the data for both; ``reject``
-    checks first, so a bad input writes nothing.
+    checks first, so a bad input writes nothing. The workers write the features
+    where they can reach: into the run's object-storage prefix when it has one.
     """
     pipe = run.pipe
     policy, allow = pipe.values["policy"], tuple(pipe.values["allow"])
@@ -46,7 +47,7 @@ def write_features(run: Run, ds: xr.Dataset, *, format: str = "zarr") -> Path:
         run.say(f"computing features: {', '.join(keep)}")
         return dataset_to_host(transformed[keep]) if run.device == "gpu" else transformed[keep]
 
-    target = run.path(f"features.{format}")
+    target = run.location(f"features.{format}")
     with killed_workers_named(pipe, source, run.cluster):
         if policy == "report":
             written, values = datasets.write_with_value_census(
@@ -55,7 +56,7 @@ def write_features(run: Run, ds: xr.Dataset, *, format: str = "zarr") -> Path:
         else:
             written = datasets.write(features_of(source), target, progress=run.progress,
                                      format=format)
-    path = run.output("features", Path(written))  # the run directory is local
+    path = run.output("features", written)
     if values is not None:
         unexpected = [k for k, n in values.counts.items() if n and k not in allow]
         run.say(f"input values: {values.summary()}"

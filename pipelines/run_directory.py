@@ -5,7 +5,10 @@ The same atomic output as every dataset suanli writes
 result and never touches an existing run, and the published directory carries
 the datasets' checksum manifest, so ``suanli datasets verify RUN`` proves it
 whole. An object-storage output (``s3://bucket/runs/x``) is built in a local
-folder and uploaded into the output's staging prefix before the commit.
+folder and uploaded into the output's staging prefix before the commit; its
+datasets (features) are written by the workers straight into that prefix
+(:meth:`RunDirectory.location`), since a worker on another host cannot reach the
+client's folder.
 """
 
 from __future__ import annotations
@@ -17,7 +20,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from suanli.datasets import DatasetError, file_digest, is_local, local_output, output_for
+from suanli.datasets import (
+    DatasetError,
+    file_digest,
+    is_local,
+    local_output,
+    output_for,
+    written_checksums,
+)
 
 from .errors import RunOutputError
 
@@ -67,11 +77,22 @@ class RunDirectory:
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
 
+    def location(self, relative: str) -> Path | str:
+        """Where the workers write a dataset inside the run: a path in the local staging
+        folder, or, for an object-storage output, a URL in its staging prefix."""
+        if self.remote:
+            return f"{self._output.staging_location}/{relative}"
+        return self.path(relative)
+
     def checksums(self) -> dict[str, str]:
         """The checksum (as the datasets' manifests have them) of every file written so
-        far, by path relative to the run."""
-        return {file.relative_to(self.staging).as_posix(): file_digest(file)
-                for file in sorted(p for p in self.staging.rglob("*") if p.is_file())}
+        far, by path relative to the run; datasets written to object storage are taken
+        from their own manifests, not downloaded again."""
+        found = {file.relative_to(self.staging).as_posix(): file_digest(file)
+                 for file in sorted(p for p in self.staging.rglob("*") if p.is_file())}
+        if self.remote:
+            found.update(written_checksums(self._output.staging, self._output.fs))
+        return dict(sorted(found.items()))
 
     def commit(self) -> Path | str:
         """Publish the run; returns where it is (a Path, or the URL)."""
@@ -86,10 +107,14 @@ class RunDirectory:
         self.checkpoint.unlink(missing_ok=True)
         return final
 
-    def published(self, final: Path | str, path: Path) -> Path | str:
-        """Where ``path`` (inside staging) is once the run is published at ``final``."""
-        relative = path.relative_to(self.staging)
-        return final / relative if isinstance(final, Path) else f"{final}/{relative.as_posix()}"
+    def published(self, final: Path | str, path: Path | str) -> Path | str:
+        """Where ``path`` (inside staging, or its object-storage prefix) is once the run
+        is published at ``final``."""
+        if isinstance(path, str):
+            relative = path.removeprefix(f"{self._output.staging_location}/")
+            return f"{final}/{relative}"
+        local = path.relative_to(self.staging)
+        return final / local if isinstance(final, Path) else f"{final}/{local.as_posix()}"
 
     def discard(self) -> None:
         if self.remote:

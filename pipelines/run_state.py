@@ -35,7 +35,7 @@ class Run:
     #: tasks belong to which stage (:mod:`.time_breakdown`).
     spans: dict[str, tuple[float, float]] = field(default_factory=dict)
     #: Files written, by name, inside the run directory (while it is staged).
-    outputs: dict[str, Path] = field(default_factory=dict)
+    outputs: dict[str, Path | str] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
 
     @contextlib.contextmanager
@@ -50,7 +50,12 @@ class Run:
         """A path inside the run directory."""
         return self.directory.path(relative)
 
-    def output(self, name: str, path: Path) -> Path:
+    def location(self, relative: str) -> Path | str:
+        """Where the workers write a dataset of the run (a local path, or a URL when the
+        run is published to object storage)."""
+        return self.directory.location(relative)
+
+    def output(self, name: str, path: Path | str) -> Path | str:
         """Record ``path`` as the run's output ``name``."""
         self.outputs[name] = path
         return path

@@ -374,6 +374,25 @@ def test_an_object_storage_root_holds_partitions_state_and_lease(
     status = pipelines.etl_status(root)
     assert status["counts"] == {"done": 2}
     assert status["lease"]["token"] == 2 and status["lease"]["state"] == "released"
+    # The workers wrote the features straight to S3; the manifest's checksums are theirs.
+    bucket_path = f"{root.removeprefix('s3://')}/date=2024-03-01"
+    manifest = json.loads(fs.cat_file(f"{bucket_path}/etl.json"))
+    assert manifest["outputs"]["features.zarr/zarr.json"] == datasets.file_digest(
+        f"{bucket_path}/features.zarr/zarr.json", fs)
+    assert datasets.verify(f"{root}/date=2024-03-01", storage_options=s3["options"]).ok
+    # A Parquet table on S3, read by pandas straight from the bucket.
+    import pandas as pd
+
+    assert pipelines.etl("sensor-faults", source, root, partition="2024-03-01",
+                         format="parquet", force=True, cluster=local_cluster,
+                         overrides={"train.epochs": 5}).counts() == {"ran": 1}
+    table = pd.read_parquet(f"{root}/date=2024-03-01/features.parquet",
+                            storage_options=s3["options"])
+    assert len(table) == direct.sizes["unit"] * direct.sizes["window"]
+    assert not fs.exists(f"{bucket_path}/features.zarr")  # replaced whole
+    fs.invalidate_cache()
+    assert [p for p in fs.find(root.removeprefix("s3://"), withdirs=True)
+            if p.rpartition("/")[2].startswith(".")] == []  # no staging left
 
 
 @pytest.mark.slow

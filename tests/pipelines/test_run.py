@@ -92,12 +92,26 @@ def test_a_run_is_published_to_object_storage(
 
     import fsspec.config
 
+    from suanli.pipelines import feature_stage
+
     monkeypatch.setitem(fsspec.config.conf, "s3", s3["options"])
     monkeypatch.chdir(tmp_path)
     url = f"s3://suanli-test/runs/{uuid.uuid4().hex[:8]}"
+    targets: list[str] = []
+    census = feature_stage.datasets.write_with_value_census
+
+    def spied(source: Any, derive: Any, path: Any, **options: Any) -> Any:
+        targets.append(str(path))
+        return census(source, derive, path, **options)
+
+    monkeypatch.setattr(feature_stage.datasets, "write_with_value_census", spied)
     result = pipelines.run("sensor-faults", "synthetic://telemetry?units=20&minutes=1&seed=1",
                            cluster=local_cluster, output=url, train__epochs=20)
     assert result.output == url and result.outputs["model"] == f"{url}/model.npz"
+    # The workers wrote the features into the run's staging prefix, not into a folder
+    # of this machine's (which a worker on another host could not reach).
+    assert len(targets) == 1 and targets[0].startswith(f"{url.rpartition('/')[0]}/.")
+    assert result.outputs["features"] == f"{url}/features.zarr"
     assert list(tmp_path.iterdir()) == []
     fs = s3["fs"]
     fs.invalidate_cache()
