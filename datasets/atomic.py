@@ -38,26 +38,37 @@ def staging_for(path: str | os.PathLike[str], overwrite: bool) -> tuple[Path, Pa
         raise DatasetError("output exists; pass overwrite=True to replace it", path=str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_abandoned(target.parent)
-    return target, target.with_name(f".{target.name}.writing-{_HOST}-{os.getpid()}-"
-                                    f"{uuid.uuid4().hex[:8]}")
+    return target, target.with_name(staging_name(target.name))
 
 
 _HOST = socket.gethostname().split(".")[0].replace("-", "_")
 
 
-def remove_abandoned(folder: Path) -> list[Path]:
-    """Remove the staging folders in ``folder`` whose writer (on this host) is dead: a
-    run or write that was killed. Live writers' and other hosts' are left alone."""
-    removed = []
-    for staging in folder.glob(".*.writing-*"):
-        host, _, rest = staging.name.rpartition(".writing-")[2].partition("-")
-        pid = rest.partition("-")[0]
-        if host != _HOST or not pid.isdigit() or pid_alive(int(pid)):
-            continue
-        shutil.rmtree(staging, ignore_errors=True)
-        removed.append(staging)
-    return removed
+def staging_name(name: str) -> str:
+    """The hidden name an output called ``name`` is written under by this process."""
+    return f".{name}.writing-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
+
+def abandoned(names: list[str]) -> list[str]:
+    """The staging names among ``names`` whose writer, on this host, is dead (a killed
+    run or write); live writers' and other hosts' are not."""
+    found = []
+    for name in names:
+        if ".writing-" not in name or not name.startswith("."):
+            continue
+        host, _, rest = name.rpartition(".writing-")[2].partition("-")
+        pid = rest.partition("-")[0]
+        if host == _HOST and pid.isdigit() and not pid_alive(int(pid)):
+            found.append(name)
+    return found
+
+
+def remove_abandoned(folder: Path) -> list[Path]:
+    """Remove the staging folders in ``folder`` whose writer (on this host) is dead."""
+    removed = [folder / name for name in abandoned([p.name for p in folder.glob(".*.writing-*")])]
+    for staging in removed:
+        shutil.rmtree(staging, ignore_errors=True)
+    return removed
 
 
 def recover_interrupted_swap(target: Path) -> None:

@@ -48,6 +48,7 @@ from .state import (
     clear_failure,
     fingerprint,
     partition_state,
+    remove_unfinished_writes,
     write_failure,
 )
 
@@ -301,6 +302,7 @@ def _run_partition(pipe: Pipeline, template: PartitionTemplate, state: Partition
                    root: str, format: str, active: clusters.Cluster, lease: Lease,
                    say: Callable[[str], None]) -> None:
     folder = template.folder(state.key)
+    remove_unfinished_writes(root, folder)  # a killed runner's, from any host
     directory = RunDirectory(f"{root.rstrip('/')}/{folder}", replace=True)
     started = datetime.now(UTC)
     began = time.perf_counter()

@@ -143,6 +143,18 @@ def clear_failure(root: str, folder: str, storage_options: dict[str, Any] | None
         fs.rm(path)
 
 
+def remove_unfinished_writes(root: str, folder: str,
+                             storage_options: dict[str, Any] | None = None) -> list[str]:
+    """Remove every staging copy of partition ``folder`` under ``root``: run under the
+    root's lease, so no other live run may be writing it, whichever host it ran on (a
+    runner that lost its lease can no longer commit)."""
+    fs, path = _fresh(root, storage_options)
+    removed = fs.glob(f"{path.rstrip('/')}/.{folder}.writing-*")
+    for staging in removed:
+        fs.rm(staging, recursive=True)
+    return [str(p) for p in removed]
+
+
 def stored_partitions(root: str, storage_options: dict[str, Any] | None = None
                       ) -> list[dict[str, Any]]:
     """Every partition under ``root`` with a committed manifest or a failure record:

@@ -126,3 +126,32 @@ def test_a_deleted_chunk_on_s3_is_found_by_verify(s3: dict[str, Any], prefix: st
     assert not found.ok
     assert [str(p) for p in found.problems] == [
         "signal/c/1/0/0: missing (variable 'signal', chunk (1, 0, 0))"]
+
+
+def test_a_killed_writers_staging_on_s3_is_removed_by_the_next_write(
+        s3: dict[str, Any], prefix: str) -> None:
+    """R8 on object storage: a staging prefix whose writer (a process of this host) is
+    dead goes with the next write beside it; a live writer's, another host's, and one
+    whose commit began (the reader finishes that) stay."""
+    import os
+    import subprocess
+    import sys
+
+    from suanli.datasets.atomic import _HOST
+
+    fs = s3["fs"]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    names = {"abandoned": f".old.zarr.writing-{_HOST}-{dead}-abcd1234",
+             "live": f".other.zarr.writing-{_HOST}-{os.getpid()}-abcd1234",
+             "elsewhere": f".old.zarr.writing-otherhost-{dead}-abcd1234",
+             "committing": f".done.zarr.writing-{_HOST}-{dead}-abcd1234"}
+    for name in names.values():
+        fs.pipe_file(f"{prefix}/{name}/signal/zarr.json", b"{}")
+    fs.pipe_file(f"{prefix}/.done.zarr.committing",
+                 f'{{"staging": "{prefix}/{names["committing"]}"}}'.encode())
+    datasets.write(_panel(), f"s3://{prefix}/new.zarr", storage_options=s3["options"])
+    fs.invalidate_cache()
+    left = {p.rpartition("/")[2] for p in fs.ls(prefix, detail=False)}
+    assert names["abandoned"] not in left
+    assert {names["live"], names["elsewhere"], names["committing"]} <= left

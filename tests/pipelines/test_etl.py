@@ -485,10 +485,17 @@ def test_a_runner_killed_during_writes_never_leaves_a_partial_partition(
                "--takeover-after", "2s", "--wait", "30s", "--set", "train.epochs=5"]
     listing = "_suanli-manifest.json"
     staged = []
-    for delay in (2.5, 4.0, 5.5):
+    # Killed as soon as a partition's write begins (its staging folder appears), then
+    # at fixed moments, which fall anywhere: before, during or at a commit.
+    for delay in ("at a write", 4.0, 5.5):
         runner = subprocess.Popen(command, env=_environment(tmp_path),
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
+        if isinstance(delay, float):
+            time.sleep(delay)
+        else:
+            deadline = time.monotonic() + 60
+            while not list(root.glob(".*.writing-*")) and time.monotonic() < deadline:
+                time.sleep(0.01)
         runner.send_signal(signal.SIGKILL)
         runner.wait(timeout=30)
         staged += list(root.glob(".*.writing-*"))  # a write the kill cut short
