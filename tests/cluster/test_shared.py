@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dask.config
 import psutil
@@ -210,3 +211,173 @@ def test_etl_backfill_on_the_shared_tls_cluster(
     result = json.loads(ran.output.strip().splitlines()[-1])
     assert result["event"] == "result" and result["counts"] == {"ran": 2}
     assert pipelines.etl_status(str(root))["counts"] == {"done": 2}
+
+
+def test_etl_reliability_on_the_shared_tls_cluster_with_an_s3_root(
+        team: str, certificates: dict[str, dict[str, str]], s3: dict[str, Any],
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scheduled user's faults, as they meet them: real `suanli etl` processes against
+    the TLS scheduler from `suanli cluster up`, partitions on moto's S3.
+
+    R14: two runs race, one runs and the other exits 3. R8: the runner SIGKILLed at a
+    write and at fixed moments never leaves a partial partition, and the next run takes
+    over the lease, clears the dead runner's staging and writes the clean bytes (R15).
+    A worker killed by distributed's KillWorker mid-backfill: the partitions equal the
+    clean ones. R7: the scheduler of a second `suanli cluster up` killed mid-backfill:
+    the run stops saying to rerun, and the rerun completes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import uuid
+
+    import fsspec
+    import yaml
+    from distributed.chaos import KillWorker
+
+    from suanli import datasets
+
+    days = ("2024-03-01", "2024-03-02", "2024-03-03")
+    for seed, day in enumerate(days):
+        datasets.generate("telemetry", tmp_path / "raw" / f"{day}.zarr", units=12,
+                          minutes=2, seed=seed, progress=False)
+    source = f"{tmp_path}/raw/{{date}}.zarr"
+    monkeypatch.setitem(fsspec.config.conf, "s3", s3["options"])
+    fs = s3["fs"]
+    profile = {"kind": "shared", "address": team, "tls": certificates["alice"]}
+    config = tmp_path / "dask"
+    config.mkdir()
+    (config / "suanli.yaml").write_text(yaml.safe_dump({"suanli": {"cluster": {
+        "profiles": {"team-etl": profile},
+        "state_directory": str(tmp_path / "state")}}}))
+    env = {**os.environ, "DASK_CONFIG": str(config), "FSSPEC_S3": json.dumps(s3["options"])}
+    suanli = str(Path(sys.executable).parent / "suanli")
+
+    def command(root: str, *extra: str) -> list[str]:
+        return [suanli, "etl", "sensor-faults", "--source", source, "--output", root,
+                "--since", days[0], "--until", days[-1], "--cluster", "team-etl",
+                "--set", "train.epochs=5", *extra]
+
+    def features(root: str) -> dict[str, dict[str, bytes]]:
+        """Each partition's feature files (their bytes), but the store's manifest."""
+        fs.invalidate_cache()
+        found: dict[str, dict[str, bytes]] = {}
+        for day in days:
+            store = f"{root.removeprefix('s3://')}/date={day}/features.zarr"
+            found[day] = {p[len(store):]: fs.cat_file(p) for p in fs.find(store)
+                          if not p.endswith("_suanli-manifest.json")}
+        return found
+
+    def staging(root: str) -> list[str]:
+        fs.invalidate_cache()
+        return [p for p in fs.find(root.removeprefix("s3://"), withdirs=True)
+                if ".writing-" in p.rpartition("/")[2]]
+
+    # R14: two real runs race for the root's lease.
+    root = f"s3://suanli-test/shared-etl-{uuid.uuid4().hex[:8]}"
+    racers = [subprocess.Popen(command(root), env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outcomes = sorted((r.wait(timeout=300), r.communicate()) for r in racers)
+    assert [code for code, _ in outcomes] == [0, 3], outcomes
+    assert "another ETL run holds the lease" in outcomes[1][1][1]
+    clean = features(root)
+    assert all(clean[day] for day in days)
+
+    # R8 and R15: `--force` runs SIGKILLed: once as a partition's write begins, then at
+    # fixed moments; every partition stays whole and as it was.
+    forced = command(root, "--force", "--parallel", "1", "--takeover-after", "2s",
+                     "--wait", "30s")
+    cut_short = []
+    for moment in ("at a write", 3.0):
+        runner = subprocess.Popen(forced, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        if isinstance(moment, float):
+            time.sleep(moment)
+        else:
+            deadline = time.monotonic() + 60
+            while not staging(root) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(timeout=30)
+        cut_short += staging(root)
+        for day in days:
+            assert datasets.verify(f"{root}/date={day}").ok, (moment, day)
+        assert features(root) == clean, moment
+    assert cut_short, "no kill fell during a write: the test tested nothing"
+    rerun = subprocess.run(forced, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "3 ran" in rerun.stdout
+    assert staging(root) == [], "a killed runner's staging was left"
+    assert features(root) == clean
+    status = pipelines.etl_status(root)
+    assert status["counts"] == {"done": 3} and status["lease"]["took_over"] >= 1
+
+    # A worker killed mid-backfill by distributed's KillWorker plugin, armed on one
+    # worker (registered, it would kill every worker of the team's cluster): it
+    # segfaults, and its nanny starts it again.
+    chaos_root = f"s3://suanli-test/shared-chaos-{uuid.uuid4().hex[:8]}"
+    spec = cluster.ClusterSpec(kind="shared", address=team, tls=certificates["alice"])
+    with cluster.start(spec) as joined:
+        victim = sorted(joined.client.scheduler_info()["workers"])[0]
+
+        async def arm(dask_worker: Any) -> None:
+            await KillWorker(delay="0.5s", mode="segfault").setup(dask_worker)
+
+        died: list[float] = []
+
+        def watch() -> None:
+            deadline = time.monotonic() + 120
+            while not died and time.monotonic() < deadline:
+                if victim not in joined.client.scheduler_info()["workers"]:
+                    died.append(time.monotonic())
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        joined.client.run(arm, workers=[victim])
+        result = pipelines.etl("sensor-faults", source, chaos_root, since=days[0],
+                               until=days[-1], cluster=joined, parallel=1,
+                               overrides={"train.epochs": 5})
+        ended = time.monotonic()
+        watcher.join(timeout=130)
+        assert died and died[0] < ended, "the worker did not die during the backfill"
+        joined.client.wait_for_workers(2, timeout=60)  # the team's cluster, whole again
+    assert result.counts() == {"ran": 3}, result.summary()
+    assert features(chaos_root) == clean
+
+    # R7: the scheduler of a second shared cluster killed mid-backfill.
+    scratch = {**profile, "address": f"tls://127.0.0.1:{_free_port()}",
+               "tls": certificates["scheduler"], "workers": 1, "threads_per_worker": 1,
+               "dashboard_address": None, "startup_timeout": "30s"}
+    lost_root = f"s3://suanli-test/shared-lost-{uuid.uuid4().hex[:8]}"
+    runner = CliRunner()
+    with dask.config.set({"suanli.cluster.profiles.scratch": scratch}):
+        started = runner.invoke(main, ["cluster", "up", "scratch"])
+        assert started.exit_code == 0, started.output
+        cluster_id = re.search(r"started (\S+):", started.output).group(1)  # type: ignore[union-attr]
+        from suanli.cluster.registry import find
+
+        record = find(cluster_id)
+        assert record is not None
+        try:
+            victim = cluster.ClusterSpec(kind="shared", address=scratch["address"],
+                                         tls=certificates["alice"])
+            with cluster.start(victim) as joined:
+                threading.Timer(2.0, os.kill, (record.pids[0], signal.SIGKILL)).start()
+                began = time.monotonic()
+                with pytest.raises(pipelines.PipelineError,
+                                   match=r"lost the scheduler .* rerun"):
+                    pipelines.etl("sensor-faults", source, lost_root, since=days[0],
+                                  until=days[-1], cluster=joined, parallel=1,
+                                  overrides={"train.epochs": 5})
+                assert time.monotonic() - began < 30
+        finally:
+            runner.invoke(main, ["cluster", "down", cluster_id])
+    status = pipelines.etl_status(lost_root)
+    assert set(status["counts"]) <= {"done"} and status["lease"]["state"] == "released"
+    redone = subprocess.run(command(lost_root), env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert redone.returncode == 0, redone.stderr[-2000:]
+    assert pipelines.etl_status(lost_root)["counts"] == {"done": 3}
+    assert features(lost_root) == clean
