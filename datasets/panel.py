@@ -5,6 +5,7 @@ Checks here read only metadata and small variables, never the signal itself.
 
 from __future__ import annotations
 
+import dask.array as da
 import numpy as np
 import xarray as xr
 
@@ -39,7 +40,7 @@ def validate(ds: xr.Dataset, *, require_label: bool = False, source: str | None 
     if signal.dims != PANEL_DIMS:
         ds = ds.assign(signal=signal.transpose(*PANEL_DIMS))
     if "label" in ds.variables:
-        _check_label(ds, source)
+        ds = _check_label(ds, source)
     elif require_label:
         raise DatasetError("this pipeline is supervised: the panel needs a 'label(unit)' or "
                            "'label(unit, time)' variable", path=source, variable="label")
@@ -49,7 +50,9 @@ def validate(ds: xr.Dataset, *, require_label: bool = False, source: str | None 
     return ds
 
 
-def _check_label(ds: xr.Dataset, source: str | None) -> None:
+def _check_label(ds: xr.Dataset, source: str | None) -> xr.Dataset:
+    """``ds``, checked, with a per-unit label in memory: the steps read it (the split
+    stratifies by it), and it is small."""
     label = ds["label"]
     if label.dims not in (("unit",), ("unit", "time")):
         raise DatasetError(
@@ -57,12 +60,29 @@ def _check_label(ds: xr.Dataset, source: str | None) -> None:
             f"{label.dims} with sizes {dict(label.sizes)} (the panel has {ds.sizes['unit']} "
             f"units)", path=source, variable="label")
     if label.dims == ("unit",):
-        values = np.asarray(label.values)
+        values = small_values(label)
         missing = _missing(values)
         if missing.any():
             units = ds["unit"].values[missing][:5].tolist()
             raise DatasetError(f"'label' is missing for {int(missing.sum())} unit(s), e.g. "
                                f"{units}", path=source, variable="label")
+        ds = ds.assign(label=label.copy(data=values))
+    return ds
+
+
+#: A lazy variable whose graph has at most this many tasks is a plain read (one chunk
+#: of a store), done here rather than sent to the cluster and back.
+SMALL_GRAPH = 8
+
+
+def small_values(variable: xr.DataArray) -> np.ndarray:
+    """A small variable's values. A plain read of a chunk or two is done in this
+    process (a round trip through the scheduler costs more than the read); anything
+    more is computed where Dask computes (the cluster)."""
+    data = variable.data
+    if isinstance(data, da.Array) and len(data.__dask_graph__()) <= SMALL_GRAPH:
+        return np.asarray(data.compute(scheduler="sync"))
+    return np.asarray(variable.values)
 
 
 def _missing(values: np.ndarray) -> np.ndarray:
@@ -79,7 +99,7 @@ def _check_split(ds: xr.Dataset, source: str | None) -> None:
     if split.dims != ("unit",):
         raise DatasetError(f"'split' must have dims (unit,), got {split.dims}",
                            path=source, variable="split")
-    values = text_values(split.values)
+    values = text_values(small_values(split))
     bad = sorted(set(values) - set(SPLIT_VALUES))
     if bad:
         raise DatasetError(f"'split' values must be 'train' or 'test', found {bad}",

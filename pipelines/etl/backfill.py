@@ -306,6 +306,9 @@ def _run_partition(pipe: Pipeline, template: PartitionTemplate, state: Partition
     directory = RunDirectory(f"{root.rstrip('/')}/{folder}", replace=True)
     started = datetime.now(UTC)
     began = time.perf_counter()
+    # The inputs' checksums are read while the cluster computes (hashing frees the GIL).
+    hashing = ThreadPoolExecutor(1, thread_name_prefix="suanli-etl-checksums")
+    input_checksums = hashing.submit(_with_checksums, state.inputs)
     try:
         source = template.source(state.key)
         ds = datasets.validate(datasets.open(source), require_label=pipe.needs_label,
@@ -322,7 +325,7 @@ def _run_partition(pipe: Pipeline, template: PartitionTemplate, state: Partition
             "pipeline_definition": resolved.to_mapping(),
             "training": None if pipe.train is None else
             "not run per partition: train over partitions with 'suanli run'",
-            "inputs": _with_checksums(state.inputs), "inputs_hash": fingerprint(state.inputs),
+            "inputs": input_checksums.result(), "inputs_hash": fingerprint(state.inputs),
             "sizes": {str(k): int(v) for k, v in ds.sizes.items()},
             "versions": versions(), "started": started.isoformat(),
             "finished": datetime.now(UTC).isoformat(), "timings": run.timings,
@@ -334,4 +337,6 @@ def _run_partition(pipe: Pipeline, template: PartitionTemplate, state: Partition
     except BaseException:
         directory.discard()
         raise
+    finally:
+        hashing.shutdown(wait=True, cancel_futures=True)
     clear_failure(root, folder)

@@ -47,10 +47,10 @@ def split(ds: xr.Dataset, *, test_fraction: float = 0.25, seed: int = 0,
         return ds
     _check_split({"test_fraction": test_fraction})
     n_units = ds.sizes["unit"]
-    categorical = ("label" in ds.variables and ds["label"].dims == ("unit",)
-                   and np.asarray(ds["label"].values).dtype.kind != "f")
-    groups = (text_values(ds["label"].values) if categorical
-              else np.zeros(n_units, dtype=str))
+    labels = np.asarray(ds["label"].values) if "label" in ds.variables \
+        and ds["label"].dims == ("unit",) else None
+    categorical = labels is not None and labels.dtype.kind != "f"
+    groups = (text_values(labels) if categorical else np.zeros(n_units, dtype=str))
     assignment = np.full(n_units, "train", dtype=object)
     assignment[stratified_sample(groups, test_fraction, seed)] = "test"
     return ds.assign(split=("unit", assignment, {"long_name": "train/test assignment",
