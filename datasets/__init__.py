@@ -24,7 +24,7 @@ from .errors import DatasetError, SuanliError
 from .feature_table import prepare_feature_table
 from .formats import Format, known_formats, register_format
 from .generators import generator_names
-from .manifest import Verification, file_digest, verify, written_checksums
+from .manifest import Verification, file_crc32c, file_digest, verify, written_checksums
 from .opening import open
 from .panel import sample_rate, text_values, validate
 from .parquet_store import write_parquet
@@ -48,6 +48,7 @@ __all__ = [
     "compute",
     "dask_array",
     "epoch_units",
+    "file_crc32c",
     "file_digest",
     "from_arrays",
     "from_frame",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +101,8 @@ def _layout(ds: xr.Dataset, rows: tuple[str, ...]) -> dict[str, Any]:
         variables[name] = {"dims": own_rows + extra, "columns": columns,
                            "dtype": _dtype_name(variable.dtype),
                            "attrs": _jsonable(variable.attrs)}
-    names = [c for v in variables.values() for c in v["columns"]]
-    clash = next((c for c in names if names.count(c) > 1 or c in rows), None)
+    counts = Counter(c for v in variables.values() for c in v["columns"])
+    clash = next((c for c, n in counts.items() if n > 1 or c in rows), None)
     if clash is not None:
         raise DatasetError(f"two features would share the column {clash!r} (coordinate "
                            "values repeat); write Zarr instead", variable=clash.split("[")[0])

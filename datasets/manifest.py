@@ -54,6 +54,24 @@ def file_digest(path: str | Path, fs: Any = None) -> str:
     return str(read_with_retries(digest, what=str(path)))
 
 
+def file_crc32c(path: str | Path, fs: Any = None) -> str:
+    """The file's CRC32C (hex; the checksum S3 and Zarr's chunk codec use), about ten
+    times cheaper than :func:`file_digest` where many gigabytes are checked; a
+    transient storage error is retried (R6)."""
+    import google_crc32c
+
+    from .retrying import read_with_retries
+
+    def checksum() -> str:
+        found = google_crc32c.Checksum()
+        with (fs or _local()).open(str(path), "rb") as handle:
+            while block := handle.read(4 << 20):
+                found.update(block)
+        return str(found.hexdigest().decode())
+
+    return str(read_with_retries(checksum, what=str(path)))
+
+
 def files_under(root: str | Path, fs: Any = None) -> list[str]:
     """Every file under ``root`` but the manifest, relative to it, with ``/``."""
     fs = fs or _local()

@@ -284,10 +284,10 @@ def _report(root: str) -> Iterator[_Report]:
 
 
 def _with_checksums(inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The input listing with each local file's checksum (as the datasets' manifests
-    have them; the files were just read, so they come from the page cache). Object
+    """The input listing with each local file's CRC32C (read while the cluster computes:
+    the cheap checksum, since every input byte is read once more for it). Object
     storage's ETag, already in the listing, serves instead there."""
-    return [{**entry, "blake2b": datasets.file_digest(entry["path"])}
+    return [{**entry, "crc32c": datasets.file_crc32c(entry["path"])}
             if datasets.is_local(entry["path"]) and Path(entry["path"]).is_file() else entry
             for entry in inputs]
 
