@@ -176,9 +176,9 @@ def test_gpu_hosts_get_dask_cuda_workers_in_the_plan(sshd: Any) -> None:
 def test_scaling_sweep_over_ssh_spreads_workers_over_hosts(sshd: Any, tmp_path: Path) -> None:
     """`suanli bench scaling` on the ssh kind: each point is a cluster of its size, its
     workers spread over the hosts, and 2 workers compute what 1 did."""
-    result = pipelines.scaling("sensor-faults", DATA, _spec(sshd), [1, 2], repeats=1,
-                               warmup=False, output=tmp_path / "scaling",
-                               overrides={"train.epochs": 30})
+    result = pipelines.scaling("sensor-faults", "synthetic://telemetry?units=12&minutes=1",
+                               _spec(sshd), [1, 2], repeats=1, warmup=False,
+                               output=tmp_path / "scaling", overrides={"train.epochs": 5})
     points = result.record["modes"]["strong"]["points"]
     assert [p["hosts"] for p in points] == [{"127.0.0.2": 1},
                                             {"127.0.0.2": 1, "127.0.0.3": 1}]

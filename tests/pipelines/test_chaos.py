@@ -19,7 +19,7 @@ DATASET = "synthetic://telemetry?units=24&minutes=4&seed=6"
 def test_five_runs_under_random_worker_kills_complete_and_are_identical(tmp_path: Path
                                                                         ) -> None:
     """distributed's KillWorker chaos plugin segfaults each worker after a random,
-    exponentially distributed life (mean 10 s); nannies restart them, the plugin comes
+    exponentially distributed life (mean 5 s); nannies restart them, the plugin comes
     back with each. Five runs complete, none hangs, and each gives the clean run's
     features, metrics and model, bit for bit."""
     import time
@@ -34,7 +34,7 @@ def test_five_runs_under_random_worker_kills_complete_and_are_identical(tmp_path
         def remove_worker(self, scheduler, worker, **kwargs):  # type: ignore[no-untyped-def]
             self.count += 1
 
-    dataset = "synthetic://telemetry?units=40&minutes=6&seed=4"
+    dataset = "synthetic://telemetry?units=40&minutes=3&seed=4"
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     departures = Departures()
     with cluster.start("local", workers=3, threads_per_worker=1,
@@ -42,7 +42,7 @@ def test_five_runs_under_random_worker_kills_complete_and_are_identical(tmp_path
         clean = pipelines.run("sensor-faults", dataset, cluster=c, output=tmp_path / "clean",
                               train__epochs=20)
         c.dask_cluster.scheduler.add_plugin(departures)  # in-process scheduler
-        c.client.register_plugin(KillWorker(delay="10s", mode="segfault"), name="chaos")
+        c.client.register_plugin(KillWorker(delay="5s", mode="segfault"), name="chaos")
         runs = []
         for number in range(5):
             began = time.monotonic()
