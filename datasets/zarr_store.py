@@ -32,6 +32,16 @@ from .errors import DatasetError
 from .manifest import read_manifest, zarr_location
 from .retrying import attempts_note, read_with_retries, transient
 
+# What Zarr warns of in the stores suanli writes is deliberate: text as zarr-python's
+# FixedLengthUTF32 (see _zarr_ready), consolidated metadata (see prepare_zarr), the
+# manifest beside the arrays. Filtered for the whole process, by message, once: the
+# warnings come wherever such a store is written or read (worker processes, the ETL's
+# partition threads), and warnings.catch_warnings is not thread-safe.
+for _deliberate in (r"The data type \(FixedLengthUTF32\(.* does not have a Zarr V3 specification",
+                    "Consolidated metadata is currently not part",
+                    r".*suanli-manifest\.json.*"):
+    warnings.filterwarnings("ignore", message=_deliberate)
+
 
 def open_zarr(path: str | Path) -> xr.Dataset:
     """Open a Zarr store (v2 or v3) lazily, every chunk read checked."""
@@ -41,20 +51,17 @@ def open_zarr(path: str | Path) -> xr.Dataset:
         raise DatasetError("no such Zarr store", path=str(path))
     consolidated = has_consolidated_metadata(
         lambda name: (store / name).read_bytes() if (store / name).exists() else None)
-    with warnings.catch_warnings():
-        # Zarr notes that our manifest file is not part of its hierarchy: true.
-        warnings.filterwarnings("ignore", message=".*suanli-manifest.json.*")
-        def opened() -> xr.Dataset:
-            ds = xr.open_zarr(store, consolidated=consolidated, chunks={})
-            return _checked(ds, store, read_manifest(store))
+    def opened() -> xr.Dataset:
+        ds = xr.open_zarr(store, consolidated=consolidated, chunks={})
+        return _checked(ds, store, read_manifest(store))
 
-        try:
-            return read_with_retries(opened, what=str(path))
-        except DatasetError:
-            raise
-        except Exception as error:
-            raise DatasetError(f"cannot open as Zarr{attempts_note(error)}: {error}",
-                               path=str(path)) from error
+    try:
+        return read_with_retries(opened, what=str(path))
+    except DatasetError:
+        raise
+    except Exception as error:
+        raise DatasetError(f"cannot open as Zarr{attempts_note(error)}: {error}",
+                           path=str(path)) from error
 
 
 def has_consolidated_metadata(read: Callable[[str], bytes | None]) -> bool:
@@ -193,18 +200,14 @@ def prepare_zarr(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
     output = output_for(path, overwrite=overwrite, storage_options=storage_options)
     ready = _zarr_ready(ds)
     try:
-        with warnings.catch_warnings():
-            # Both are deliberate (see _zarr_ready, and consolidated below).
-            warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification")
-            warnings.filterwarnings("ignore", message="Consolidated metadata is currently not")
-            # Every chunk is written, even one that is all fill value, so a chunk
-            # that is absent later is known to be lost rather than empty. Consolidated
-            # metadata: plain xr.open_zarr opens the store without warnings, and never
-            # lists the store, so it never meets the manifest file beside the arrays.
-            delayed = ready.to_zarr(output.staging_location, mode="w-", compute=False,
-                                    consolidated=True, zarr_format=3,
-                                    write_empty_chunks=True, encoding=_checksummed(ready),
-                                    storage_options=output.storage_options or None)
+        # Every chunk is written, even one that is all fill value, so a chunk that is
+        # absent later is known to be lost rather than empty. Consolidated metadata:
+        # plain xr.open_zarr opens the store without warnings, and never lists the
+        # store, so it never meets the manifest file beside the arrays.
+        delayed = ready.to_zarr(output.staging_location, mode="w-", compute=False,
+                                consolidated=True, zarr_format=3,
+                                write_empty_chunks=True, encoding=_checksummed(ready),
+                                storage_options=output.storage_options or None)
     except BaseException:
         output.discard()
         raise

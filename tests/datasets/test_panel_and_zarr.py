@@ -46,6 +46,32 @@ def test_written_stores_open_cleanly_in_plain_xarray_and_scikit_learn(tmp_path: 
     assert datasets.verify(path).ok
 
 
+def test_zarrs_warnings_of_suanlis_deliberate_choices_stay_quiet_in_threads(
+        tmp_path: Path) -> None:
+    """Text as FixedLengthUTF32 and consolidated metadata are deliberate; Zarr's warnings
+    of them are filtered for the whole process, so writes from several threads at once
+    (ETL's partitions) raise none, even where warnings are errors. A subprocess: pytest
+    resets filters that modules set while it imports them."""
+    import subprocess
+    import sys
+
+    script = f"""
+import concurrent.futures, numpy as np
+from suanli import datasets
+def write(i):
+    ds = datasets.from_arrays(np.zeros((2, 64, 1), "f4"), sample_rate=8, channels=["a"],
+                              label=["ok", "bad"])
+    path = datasets.write(ds, fr"{tmp_path}/p{{i}}.zarr")
+    return str(datasets.open(str(path)).label.values.dtype)
+with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    print(sorted(set(pool.map(write, range(8)))))
+"""
+    done = subprocess.run([sys.executable, "-W", "error", "-c", script],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "['<U3']"
+
+
 def test_urls_are_written_where_they_say(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                         ) -> None:
     """pathlib would make memory://p.zarr a local folder memory:/p.zarr: never. (Object
