@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,7 +127,6 @@ def write_manifest(root: str | Path, kind: str, fs: Any = None) -> dict[str, Any
     manifest = {
         "format": FORMAT,
         "kind": kind,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "files": {n: {"size": sizes[n] if n in sizes else fs.size(f"{root}/{n}"),
                       "blake2b": digests[n] if n in digests else known[n]["blake2b"]}
                   for n in names},

@@ -260,13 +260,12 @@ def test_etl_reliability_on_the_shared_tls_cluster_with_an_s3_root(
                 "--set", "train.epochs=5", *extra]
 
     def features(root: str) -> dict[str, dict[str, bytes]]:
-        """Each partition's feature files (their bytes), but the store's manifest."""
+        """Each partition's feature files (their bytes)."""
         fs.invalidate_cache()
         found: dict[str, dict[str, bytes]] = {}
         for day in days:
             store = f"{root.removeprefix('s3://')}/date={day}/features.zarr"
-            found[day] = {p[len(store):]: fs.cat_file(p) for p in fs.find(store)
-                          if not p.endswith("_suanli-manifest.json")}
+            found[day] = {p[len(store):]: fs.cat_file(p) for p in fs.find(store)}
         return found
 
     def staging(root: str) -> list[str]:
