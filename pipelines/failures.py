@@ -137,11 +137,13 @@ def killed_workers_error(pipe: Pipeline, ds: xr.Dataset, error: KilledWorker,
     return StepError(" or ".join(steps), message)
 
 
-def no_workers_error(active: Cluster, error: Exception) -> PipelineError:
+def no_workers_error(active: Cluster, error: Exception,
+                     kept: str = "Nothing was written") -> PipelineError:
     """The cluster's workers all went away and none came back within the scheduler's
-    ``distributed.scheduler.no-workers-timeout`` (RELIABILITY R3: no run waits for ever)."""
+    ``distributed.scheduler.no-workers-timeout`` (RELIABILITY R3: no run waits for ever).
+    ``kept``: what the run leaves behind."""
     return PipelineError(
         f"the cluster at {active.scheduler_address} had no workers while the run waited "
         f"for them: they exited or were stopped and nothing replaced them (a nanny does "
-        f"not restart a worker that exits cleanly; the workers' logs say why). Nothing was "
-        f"written; restart the cluster and rerun. Dask said: {error}")
+        f"not restart a worker that exits cleanly; the workers' logs say why). {kept}; "
+        f"restart the cluster and rerun. Dask said: {error}")

@@ -31,10 +31,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from distributed.scheduler import NoWorkerError
+
 from suanli import cluster as clusters
 from suanli import datasets
 
 from ..errors import LeaseLost, PipelineDefinitionError, PipelineError
+from ..failures import no_workers_error
 from ..feature_stage import write_features
 from ..pipeline import Pipeline, load_pipeline
 from ..run_directory import RunDirectory
@@ -210,8 +213,8 @@ def _run(pipe: Pipeline, template: PartitionTemplate, states: list[PartitionStat
         began = time.perf_counter()
         try:
             _run_partition(pipe, template, state, output, format, active, lease, say)
-        except LeaseLost:
-            raise  # this run may not commit anything more
+        except (LeaseLost, NoWorkerError):
+            raise  # this run may not commit anything more; or the cluster is empty
         except Exception as error:  # recorded; the other partitions go on
             if active.client.status != "running":
                 raise  # the scheduler is gone: the run stops, this partition did not fail
@@ -244,6 +247,11 @@ def _run(pipe: Pipeline, template: PartitionTemplate, states: list[PartitionStat
         except clusters.SchedulerLost as error:
             raise PipelineError(f"{error} The partitions committed before stay done; "
                                 f"the rerun does the rest.") from error
+        except NoWorkerError as error:
+            # Every partition would wait as long again and fail the same way: the run
+            # stops, and no partition is marked failed for the cluster's fault.
+            raise no_workers_error(active, error, "The partitions committed before stay "
+                                   "done, no other is marked failed") from error
     result.report = report.published
     result.partitions.sort(key=lambda p: p["key"])
     return result

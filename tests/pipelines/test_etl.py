@@ -463,6 +463,37 @@ def test_a_lost_scheduler_stops_the_backfill_and_the_rerun_completes(
 
 
 @pytest.mark.slow
+def test_a_cluster_left_without_workers_stops_the_backfill(
+        raw: Path, tmp_path: Path, local_cluster: cluster.Cluster) -> None:
+    """Every worker exits (cleanly: their nannies do not replace them) mid-backfill. The
+    scheduler's no-workers timeout fails the waiting tasks, and the run stops saying
+    so, rather than waiting as long again for each remaining partition and marking
+    them all failed; the rerun on a working cluster does the rest."""
+    import time
+
+    from distributed.chaos import KillWorker
+
+    for seed, day in enumerate(["2024-03-04", "2024-03-05", "2024-03-06"]):
+        _generate(raw, day, seed + 3)
+    source, root = f"{raw}/{{date}}.zarr", str(tmp_path / "features")
+    options = {"since": "2024-03-01", "until": "2024-03-06",
+               "overrides": {"train.epochs": 5}}
+    with cluster.start("local", workers=2, threads_per_worker=1, dashboard_address=None,
+                       config={"distributed.scheduler.no-workers-timeout": "3s"}) as c:
+        c.client.register_plugin(KillWorker(delay="1s", mode="sys.exit"), name="chaos")
+        began = time.monotonic()
+        with pytest.raises(pipelines.PipelineError,
+                           match=r"had no workers .* committed before stay done"):
+            pipelines.etl("sensor-faults", source, root, cluster=c, parallel=1, **options)
+        assert time.monotonic() - began < 60
+    status = pipelines.etl_status(root)
+    assert set(status["counts"]) <= {"done"}, status["counts"]  # none marked failed
+    done = status["counts"].get("done", 0)
+    rerun = pipelines.etl("sensor-faults", source, root, cluster=local_cluster, **options)
+    assert rerun.counts() == ({"done": done, "ran": 6 - done} if done else {"ran": 6})
+
+
+@pytest.mark.slow
 def test_a_runner_killed_during_writes_never_leaves_a_partial_partition(
         raw: Path, tmp_path: Path, local_cluster: cluster.Cluster) -> None:
     """RELIABILITY R8 for ETL: `suanli etl --force` SIGKILLed at several moments of its
