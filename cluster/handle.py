@@ -211,6 +211,10 @@ class Cluster:
         try:
             yield
         except BaseException as error:
+            if not lost.is_set() and self.client.status != "running":
+                # A call that met the closed connection at once (a broadcast, a
+                # gather): whether the scheduler is gone for good is the watcher's call.
+                lost.wait(grace + 1.0)
             if lost.is_set():
                 raise SchedulerLost(
                     f"lost the scheduler at {self.scheduler_address}: it stopped answering "

@@ -123,10 +123,10 @@ def run(pipeline: str | Path | Pipeline | Mapping[str, Any],
     try:
         with _cluster(cluster) as active:
             current = Run(pipe, directory, active, progress=progress, say=say)
-            _announce(current)
-            current.device = _choose_device(current)
             try:
                 with active.failing_fast_if_scheduler_lost():
+                    _announce(current)
+                    current.device = _choose_device(current)
                     _execute(current, ds)
             except clusters.SchedulerLost as error:
                 raise PipelineError(str(error)) from error  # a failed run, not bad input

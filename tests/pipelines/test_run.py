@@ -394,9 +394,11 @@ def test_a_step_that_exceeds_worker_memory_names_the_step_and_the_limit(
 
 
 @pytest.mark.slow
-def test_a_lost_scheduler_fails_the_run_within_seconds(tmp_path: Path,
-                                                      plain_scheduler: Any) -> None:
-    """RELIABILITY R7: the scheduler is killed mid-run; the run fails within seconds
+@pytest.mark.parametrize("after", [2.0, 0.0], ids=["mid-run", "before-its-first-call"])
+def test_a_lost_scheduler_fails_the_run_within_seconds(tmp_path: Path, plain_scheduler: Any,
+                                                      after: float) -> None:
+    """RELIABILITY R7: the scheduler is killed mid-run, or before the run's first call
+    to it (which then meets a closed connection at once); the run fails within seconds
     saying the scheduler was lost and to rerun, writes nothing, and leaves nothing."""
     import threading
     import time
@@ -404,7 +406,11 @@ def test_a_lost_scheduler_fails_the_run_within_seconds(tmp_path: Path,
     team = plain_scheduler(2)
     spec = cluster.ClusterSpec(kind="shared", address=team.address, insecure=True, workers=2)
     with cluster.start(spec) as c:
-        threading.Timer(2.0, team.scheduler.kill).start()
+        if after:
+            threading.Timer(after, team.scheduler.kill).start()
+        else:
+            team.scheduler.kill()
+            team.scheduler.wait(timeout=10)
         began = time.monotonic()
         with pytest.raises(pipelines.PipelineError, match=r"lost the scheduler at "
                                                           r"tcp://127\.0\.0\.1:\d+: .* rerun"):
