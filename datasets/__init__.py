@@ -98,13 +98,8 @@ def write(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
     """
     kind = format or ("parquet" if str(path).endswith((".parquet", ".pq")) else "zarr")
     if kind == "parquet" and "signal" not in ds:
-        pending = prepare_feature_table(ds, path, overwrite=overwrite,
-                                        storage_options=storage_options)
-        try:
-            compute(pending.delayed, progress=progress, label=f"writing {pending.output.name}")
-            return pending.commit()
-        finally:
-            pending.discard()
+        return prepare_feature_table(ds, path, overwrite=overwrite,
+                                     storage_options=storage_options).complete(progress=progress)
     if kind == "parquet":
         return write_parquet(ds, path, overwrite=overwrite, progress=progress,
                              storage_options=storage_options)

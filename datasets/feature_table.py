@@ -6,10 +6,10 @@ features are computed at, ``window``) are key columns, their coordinates
 (``window_start``, ``origin_time``) columns beside them, a per-unit variable
 (``label``, ``split``) is repeated down its unit's rows, and each variable with
 more dimensions gives one column per value of them, named
-``band_power[vibration,1-10Hz]``. What has no unit (ROCKET's biases) and the
-coordinates of the feature dimensions go into the schema metadata, with
-everything needed to rebuild the Dataset: :func:`open_feature_table`, or
-``datasets.open`` on the folder, gives back what was written.
+``band_power[vibration,1-10Hz]``. What lies along no row dimension (ROCKET's
+biases) and the coordinates of the feature dimensions go into the schema
+metadata, with everything needed to rebuild the Dataset: ``datasets.open`` on the folder
+(:func:`feature_table_dataset`) gives back what was written.
 
 Written like every suanli output: one file per block of units, in parallel, into a
 staging folder committed whole with its manifest.

@@ -169,12 +169,8 @@ def write_zarr(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False,
     storage_options
         For an object-storage URL: fsspec's options (credentials, endpoint).
     """
-    pending = prepare_zarr(ds, path, overwrite=overwrite, storage_options=storage_options)
-    try:
-        compute(pending.delayed, progress=progress, label=f"writing {pending.output.name}")
-        return pending.commit()
-    finally:
-        pending.discard()
+    return prepare_zarr(ds, path, overwrite=overwrite,
+                        storage_options=storage_options).complete(progress=progress)
 
 
 @dataclass
@@ -189,6 +185,14 @@ class PendingWrite:
 
     def commit(self) -> Path | str:
         return self.output.commit(self.kind)
+
+    def complete(self, *, progress: bool = False) -> Path | str:
+        """Compute the write on its own and commit it; the staging copy goes either way."""
+        try:
+            compute(self.delayed, progress=progress, label=f"writing {self.output.name}")
+            return self.commit()
+        finally:
+            self.discard()
 
     def discard(self) -> None:
         self.output.discard()
